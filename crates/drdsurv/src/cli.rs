@@ -1,0 +1,156 @@
+//! Command-line interface (architecture.md, "Binary drdsurv"). Commands that later issues
+//! build are not listed until they exist.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+
+/// drdsurv: federated reporting pipeline for drug-related death surveillance.
+#[derive(Debug, Parser)]
+#[command(name = "drdsurv", version, about, propagate_version = true)]
+struct Cli {
+    /// Store URL (path, file://, memory://, s3://, gs://, az://).
+    #[arg(long, global = true, env = "DRDSURV_STORE", default_value = "./drdsurv-data")]
+    store: String,
+    /// Configuration file (TOML).
+    #[arg(long, global = true, env = "DRDSURV_CONFIG")]
+    config: Option<PathBuf>,
+    /// Query engine: embedded, or ballista://HOST:PORT.
+    #[arg(long, global = true, env = "DRDSURV_ENGINE", default_value = "embedded")]
+    engine: String,
+    /// Log format: human or json. Filter with RUST_LOG.
+    #[arg(long, global = true, default_value = "human")]
+    log_format: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Write synthetic extracts (formats.md) and reference CSVs.
+    Generate {
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        synth: SynthArgs,
+    },
+    /// Run the main job on synthetic data. Today: generate the extracts; later issues add
+    /// ingest, the national pipeline and the reports.
+    Demo {
+        #[command(flatten)]
+        synth: SynthArgs,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct SynthArgs {
+    /// Random seed.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Number of complete years (trends need 5, pooled rates 3).
+    #[arg(long, default_value_t = 7)]
+    years: u32,
+    /// Volume: small (demo, tests) or national.
+    #[arg(long, default_value = "small")]
+    scale: String,
+    /// Last complete year of data.
+    #[arg(long, default_value_t = drd_synth::DEFAULT_END_YEAR)]
+    end_year: i32,
+}
+
+impl SynthArgs {
+    fn config(&self) -> Result<drd_synth::Config, drd_synth::Error> {
+        Ok(drd_synth::Config { seed: self.seed, years: self.years, scale: drd_synth::Scale::parse(&self.scale)?, end_year: self.end_year })
+    }
+}
+
+/// A failure shown to the user: one message and an exit code (architecture.md: 1 failure,
+/// 2 bad usage or a file rejected whole).
+#[derive(Debug)]
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure { code: 1, message: e.to_string() }
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            let _ = writeln!(std::io::stderr(), "error: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn usage(message: impl Into<String>) -> Failure {
+    Failure { code: 2, message: message.into() }
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    let format = drd_telemetry::LogFormat::parse(&cli.log_format).map_err(|e| usage(e.to_string()))?;
+    drd_telemetry::init(format)?;
+    if cli.engine != "embedded" && !cli.engine.starts_with("ballista://") {
+        return Err(usage(format!("unknown engine '{}': expected embedded or ballista://HOST:PORT", cli.engine)));
+    }
+    if let Some(c) = &cli.config
+        && !c.is_file()
+    {
+        return Err(usage(format!("config file {} does not exist", c.display())));
+    }
+    let mut stdout = std::io::stdout().lock();
+    match cli.command {
+        Command::Generate { out, synth } => {
+            let cfg = synth.config().map_err(|e| usage(e.to_string()))?;
+            let m = generate(&cfg, &out)?;
+            writeln!(stdout, "{}", summary(&m, &out))?;
+        }
+        Command::Demo { synth } => {
+            let cfg = synth.config().map_err(|e| usage(e.to_string()))?;
+            let out = PathBuf::from(&cli.store).join("inbox");
+            writeln!(stdout, "drdsurv demo: synthetic data, seed {}, {} years to {}, {:?} scale", cfg.seed, cfg.years, cfg.end_year, cfg.scale)?;
+            let m = generate(&cfg, &out)?;
+            writeln!(stdout, "{}", summary(&m, &out))?;
+            writeln!(stdout, "Not yet part of the demo: ingest, the national pipeline and the reports (later issues).")?;
+        }
+    }
+    Ok(())
+}
+
+fn generate(cfg: &drd_synth::Config, out: &std::path::Path) -> Result<drd_synth::Manifest, Failure> {
+    let t = Instant::now();
+    tracing::info!(seed = cfg.seed, years = cfg.years, scale = ?cfg.scale, out = %out.display(), "generating synthetic extracts");
+    let m = drd_synth::generate(cfg, out)?;
+    tracing::info!(files = m.files.len(), faults = m.faults.len(), seconds = t.elapsed().as_secs_f64(), "generated");
+    Ok(m)
+}
+
+fn summary(m: &drd_synth::Manifest, out: &std::path::Path) -> String {
+    let rows = |s: &str| m.files.iter().filter(|f| f.source == s).filter_map(|f| f.rows).sum::<u64>();
+    format!(
+        "wrote {} files to {}: coroner {} rows, top {} rows, nsp {} rows; {} planted faults; manifest {}",
+        m.files.len(),
+        out.display(),
+        rows("coroner"),
+        rows("top"),
+        rows("nsp"),
+        m.faults.len(),
+        out.join("manifest.json").display()
+    )
+}
