@@ -1,1 +1,38 @@
+//! End-to-end tests across crates. They run the built `drdsurv` binary
+//! (`CARGO_BIN_EXE_drdsurv`), never a second build, and share one generated fixture.
+#![allow(clippy::unwrap_used)]
 
+mod cli;
+mod generate;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Runs drdsurv with arguments.
+pub fn drdsurv(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_drdsurv")).args(args).env_remove("RUST_LOG").output().unwrap()
+}
+
+/// Text of an output stream.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// `generate --out A --scale small --seed 7`, made once per test run.
+pub fn fixture_a() -> &'static Path {
+    static A: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    &A.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("A");
+        let o = drdsurv(&["generate", "--out", out.to_str().unwrap(), "--scale", "small", "--seed", "7"]);
+        assert!(o.status.success(), "generate failed: {}", text(&o.stderr));
+        (dir, out)
+    })
+    .1
+}

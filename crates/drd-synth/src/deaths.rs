@@ -171,9 +171,9 @@ pub fn deaths_for(world: &World, seed: u64, coroners: &[Submitter], coroner: usi
                         Kind::Other
                     } else {
                         let p_misuse = match b.index() {
-                            0..=9 => 0.80,
-                            10..=12 => 0.58,
-                            _ => 0.22,
+                            0..=9 => 0.75,
+                            10..=12 => 0.55,
+                            _ => 0.20,
                         };
                         if r.chance(p_misuse) { Kind::Misuse } else { Kind::PoisoningOnly }
                     };
@@ -185,7 +185,8 @@ pub fn deaths_for(world: &World, seed: u64, coroners: &[Submitter], coroner: usi
             }
         }
     }
-    if year == world.end_year && world.areas[sub.area_idx[0]].p.region_code.as_str() == CLUSTER_REGION {
+    let first_in_region = coroners.iter().position(|c| world.areas[c.area_idx[0]].p.region_code.as_str() == CLUSTER_REGION);
+    if year == world.end_year && first_in_region == Some(coroner) {
         plant_cluster(&mut r, world, seed, sub, coroner, &mut out);
     }
     out.sort_by_key(|d| (d.date_of_death, d.area, d.age));

@@ -81,6 +81,19 @@ pub struct Config {
     pub end_year: i32,
 }
 
+impl Config {
+    /// Checks the configuration before anything is written.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.years == 0 || self.years > 30 {
+            return Err(Error::Config(format!("--years {} is out of range: expected 1 to 30", self.years)));
+        }
+        if !(1950..=2999).contains(&self.end_year) {
+            return Err(Error::Config(format!("--end-year {} is out of range: expected 1950 to 2999", self.end_year)));
+        }
+        Ok(())
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config { seed: 7, years: 7, scale: Scale::Small, end_year: DEFAULT_END_YEAR }
@@ -210,9 +223,7 @@ pub struct Truth {
 impl Truth {
     /// Builds the truth for a configuration.
     pub fn new(cfg: &Config) -> Result<Truth, Error> {
-        if cfg.years == 0 || cfg.years > 30 {
-            return Err(Error::Config(format!("--years {} is out of range: expected 1 to 30", cfg.years)));
-        }
+        cfg.validate()?;
         let world = World::new(cfg.end_year - cfg.years as i32 + 1, cfg.end_year);
         let coroners = world::coroner_submitters(&world);
         let mut deaths = deaths::all_deaths(&world, cfg.seed, &coroners);

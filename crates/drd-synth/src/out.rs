@@ -29,13 +29,15 @@ pub enum Cell {
 
 /// Text encoding of a CSV.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
 pub enum Encoding {
     /// UTF-8.
+    #[serde(rename = "utf-8")]
     Utf8,
     /// UTF-8 with a byte-order mark.
+    #[serde(rename = "utf-8-bom")]
     Utf8Bom,
     /// Windows-1252 (Excel "CSV").
+    #[serde(rename = "windows-1252")]
     Windows1252,
 }
 

@@ -21,13 +21,13 @@ pub const ENGLAND_POPULATION: f64 = 56_500_000.0;
 /// three times London's drug-misuse mortality.
 fn region_risk(region: &str) -> f64 {
     match region {
-        "E12000001" => 1.95, // North East
+        "E12000001" => 1.75, // North East
         "E12000002" => 1.45, // North West
         "E12000003" => 1.15, // Yorkshire and The Humber
         "E12000004" => 0.95, // East Midlands
         "E12000005" => 0.95, // West Midlands
         "E12000006" => 0.75, // East of England
-        "E12000007" => 0.62, // London
+        "E12000007" => 0.66, // London
         "E12000008" => 0.80, // South East
         "E12000009" => 1.10, // South West
         _ => 1.0,
@@ -118,7 +118,7 @@ impl World {
                 };
                 let base_population = lo * (hi / lo).powf(h(code, "population"));
                 let deprivation = (region_deprivation(region) + 0.8 * hn(code, "deprivation")).clamp(-2.2, 2.2);
-                let death_risk = region_risk(region) * (0.13 * deprivation).exp() * (0.10 * hn(code, "death")).exp();
+                let death_risk = region_risk(region) * (0.11 * deprivation).exp() * (0.07 * hn(code, "death")).exp();
                 let prevalence = region_risk(region).powf(0.6) * (0.18 * deprivation).exp() * (0.12 * hn(code, "prevalence")).exp();
                 let treatment_quality = (0.22 * hn(code, "treatment")).exp();
                 let nsp_intensity = (0.35 * hn(code, "nsp")).exp();

@@ -64,7 +64,9 @@ struct SynthArgs {
 
 impl SynthArgs {
     fn config(&self) -> Result<drd_synth::Config, drd_synth::Error> {
-        Ok(drd_synth::Config { seed: self.seed, years: self.years, scale: drd_synth::Scale::parse(&self.scale)?, end_year: self.end_year })
+        let cfg = drd_synth::Config { seed: self.seed, years: self.years, scale: drd_synth::Scale::parse(&self.scale)?, end_year: self.end_year };
+        cfg.validate()?;
+        Ok(cfg)
     }
 }
 
