@@ -16,7 +16,11 @@ pub fn repo() -> PathBuf {
 
 /// Runs drdsurv with arguments.
 pub fn drdsurv(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_drdsurv")).args(args).env_remove("RUST_LOG").output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_drdsurv"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap()
 }
 
 /// Text of an output stream.
@@ -30,7 +34,15 @@ pub fn fixture_a() -> &'static Path {
     &A.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("A");
-        let o = drdsurv(&["generate", "--out", out.to_str().unwrap(), "--scale", "small", "--seed", "7"]);
+        let o = drdsurv(&[
+            "generate",
+            "--out",
+            out.to_str().unwrap(),
+            "--scale",
+            "small",
+            "--seed",
+            "7",
+        ]);
         assert!(o.status.success(), "generate failed: {}", text(&o.stderr));
         (dir, out)
     })

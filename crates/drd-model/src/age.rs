@@ -7,7 +7,8 @@ use crate::error::{ModelError, Result};
 
 /// ESP2013 weights, band by band, as PHEindicatormethods `esp2013` (methods.md §3).
 pub const ESP2013_WEIGHTS: [u32; 19] = [
-    5000, 5500, 5500, 5500, 6000, 6000, 6500, 7000, 7000, 7000, 7000, 6500, 6000, 5500, 5000, 4000, 2500, 1500, 1000,
+    5000, 5500, 5500, 5500, 6000, 6000, 6500, 7000, 7000, 7000, 7000, 6500, 6000, 5500, 5000, 4000,
+    2500, 1500, 1000,
 ];
 
 /// One of the 19 ESP2013 age bands.
@@ -32,7 +33,11 @@ impl EspBand {
     /// 0–120).
     pub fn from_age(age: u32) -> Result<EspBand> {
         if age > 120 {
-            return Err(ModelError::invalid("age", &age.to_string(), "a whole number of years from 0 to 120"));
+            return Err(ModelError::invalid(
+                "age",
+                &age.to_string(),
+                "a whole number of years from 0 to 120",
+            ));
         }
         Ok(EspBand((age / 5).min(18) as u8))
     }
@@ -68,14 +73,30 @@ impl EspBand {
     /// Parses a band label: `40-44`, `40 to 44`, `90+`, `90 and over`, `90plus`.
     pub fn parse(raw: &str) -> Result<EspBand> {
         let t = raw.trim().to_ascii_lowercase();
-        let err = || ModelError::invalid("ESP2013 age band", raw.trim(), "a five-year band such as 0-4, 40-44 or 85-89, or 90+");
-        if matches!(t.as_str(), "90+" | "90 and over" | "90plus" | "90 plus" | "90_plus") {
+        let err = || {
+            ModelError::invalid(
+                "ESP2013 age band",
+                raw.trim(),
+                "a five-year band such as 0-4, 40-44 or 85-89, or 90+",
+            )
+        };
+        if matches!(
+            t.as_str(),
+            "90+" | "90 and over" | "90plus" | "90 plus" | "90_plus"
+        ) {
             return Ok(EspBand(18));
         }
-        let (lo, hi) = t.split_once('-').or_else(|| t.split_once(" to ")).ok_or_else(err)?;
+        let (lo, hi) = t
+            .split_once('-')
+            .or_else(|| t.split_once(" to "))
+            .ok_or_else(err)?;
         let lo: u32 = lo.trim().parse().map_err(|_| err())?;
         let hi: u32 = hi.trim().parse().map_err(|_| err())?;
-        if lo % 5 == 0 && hi == lo + 4 && lo <= 85 { Ok(EspBand((lo / 5) as u8)) } else { Err(err()) }
+        if lo % 5 == 0 && hi == lo + 4 && lo <= 85 {
+            Ok(EspBand((lo / 5) as u8))
+        } else {
+            Err(err())
+        }
     }
 }
 

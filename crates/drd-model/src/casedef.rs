@@ -49,13 +49,22 @@ pub struct CaseRule {
 impl CaseRule {
     /// Checks the row's own consistency: categories are `A99` shaped, same letter, in order.
     pub fn validate(&self) -> Result<()> {
-        for (what, c) in [("icd10_from", &self.icd10_from), ("icd10_to", &self.icd10_to)] {
+        for (what, c) in [
+            ("icd10_from", &self.icd10_from),
+            ("icd10_to", &self.icd10_to),
+        ] {
             let code = Icd10::parse(c)?;
             if code.as_str().len() != 3 {
-                return Err(ModelError::invalid("ICD-10 category", c, format!("a three-character category for {what}, e.g. X40")));
+                return Err(ModelError::invalid(
+                    "ICD-10 category",
+                    c,
+                    format!("a three-character category for {what}, e.g. X40"),
+                ));
             }
         }
-        if self.icd10_from.as_bytes()[0] != self.icd10_to.as_bytes()[0] || self.icd10_from > self.icd10_to {
+        if self.icd10_from.as_bytes()[0] != self.icd10_to.as_bytes()[0]
+            || self.icd10_from > self.icd10_to
+        {
             return Err(ModelError::invalid(
                 "ICD-10 range",
                 &format!("{}-{}", self.icd10_from, self.icd10_to),
@@ -63,16 +72,27 @@ impl CaseRule {
             ));
         }
         if self.valid_to.is_some_and(|t| t < self.valid_from) {
-            return Err(ModelError::invalid("validity", &format!("{:?}", self.valid_to), "valid_to on or after valid_from"));
+            return Err(ModelError::invalid(
+                "validity",
+                &format!("{:?}", self.valid_to),
+                "valid_to on or after valid_from",
+            ));
         }
         if !self.excluded && !self.excluded_if_only_substances.is_empty() {
-            return Err(ModelError::invalid("case rule", &self.definition, "excluded_if_only_substances only on rows with excluded = true"));
+            return Err(ModelError::invalid(
+                "case rule",
+                &self.definition,
+                "excluded_if_only_substances only on rows with excluded = true",
+            ));
         }
         Ok(())
     }
 
     fn applies(&self, definition: &str, on: NaiveDate) -> bool {
-        self.enabled && self.definition == definition && self.valid_from <= on && self.valid_to.is_none_or(|t| on <= t)
+        self.enabled
+            && self.definition == definition
+            && self.valid_from <= on
+            && self.valid_to.is_none_or(|t| on <= t)
     }
 
     fn covers(&self, cause: &Icd10) -> bool {
@@ -81,12 +101,28 @@ impl CaseRule {
     }
 
     fn substance_conditions_hold(&self, implicated: &[Resolved]) -> bool {
-        let controlled_ok = !self.requires_controlled_substance || implicated.iter().any(|s| s.controlled_class.is_some());
-        let t_ok = self.requires_t_codes.is_empty() || implicated.iter().any(|s| s.t_code.as_ref().is_some_and(|t| self.requires_t_codes.contains(t)));
+        let controlled_ok = !self.requires_controlled_substance
+            || implicated.iter().any(|s| s.controlled_class.is_some());
+        let t_ok = self.requires_t_codes.is_empty()
+            || implicated.iter().any(|s| {
+                s.t_code
+                    .as_ref()
+                    .is_some_and(|t| self.requires_t_codes.contains(t))
+            });
         let only_ok = self.excluded_if_only_substances.is_empty() || {
-            let allowed: Vec<String> = self.excluded_if_only_substances.iter().map(|n| substance_key(n)).collect();
-            let controlled: Vec<&Resolved> = implicated.iter().filter(|s| s.controlled_class.is_some()).collect();
-            !controlled.is_empty() && controlled.iter().all(|s| allowed.contains(&substance_key(&s.name)))
+            let allowed: Vec<String> = self
+                .excluded_if_only_substances
+                .iter()
+                .map(|n| substance_key(n))
+                .collect();
+            let controlled: Vec<&Resolved> = implicated
+                .iter()
+                .filter(|s| s.controlled_class.is_some())
+                .collect();
+            !controlled.is_empty()
+                && controlled
+                    .iter()
+                    .all(|s| allowed.contains(&substance_key(&s.name)))
         };
         controlled_ok && t_ok && only_ok
     }
@@ -125,8 +161,20 @@ impl CaseDefinitions {
 
     /// Whether a death with this underlying cause and these implicated substances (resolved on
     /// the date of death) meets a definition on that date.
-    pub fn meets(&self, definition: &str, cause: &Icd10, implicated: &[Resolved], date_of_death: NaiveDate) -> bool {
-        let rows = || self.rules.iter().filter(|r| r.applies(definition, date_of_death) && r.covers(cause) && r.substance_conditions_hold(implicated));
+    pub fn meets(
+        &self,
+        definition: &str,
+        cause: &Icd10,
+        implicated: &[Resolved],
+        date_of_death: NaiveDate,
+    ) -> bool {
+        let rows = || {
+            self.rules.iter().filter(|r| {
+                r.applies(definition, date_of_death)
+                    && r.covers(cause)
+                    && r.substance_conditions_hold(implicated)
+            })
+        };
         rows().any(|r| !r.excluded) && !rows().any(|r| r.excluded)
     }
 }

@@ -160,7 +160,10 @@ coded_enum! {
 impl ExitReason {
     /// Whether the exit counts as a successful completion (formats.md §2, PHOF 2.15).
     pub fn is_completion(self) -> bool {
-        matches!(self, ExitReason::CompletedDrugFree | ExitReason::CompletedOccasionalUser)
+        matches!(
+            self,
+            ExitReason::CompletedDrugFree | ExitReason::CompletedOccasionalUser
+        )
     }
 }
 
@@ -177,7 +180,11 @@ coded_enum! {
 impl YesNoUnknown {
     /// Parses a value where blank means unknown.
     pub fn parse_or_unknown(raw: &str) -> Result<Self> {
-        if raw.trim().is_empty() { Ok(YesNoUnknown::Unknown) } else { Self::parse(raw) }
+        if raw.trim().is_empty() {
+            Ok(YesNoUnknown::Unknown)
+        } else {
+            Self::parse(raw)
+        }
     }
 
     /// As a nullable boolean, the stored form (unknown is null).
@@ -201,7 +208,11 @@ coded_enum! {
 impl YesNo {
     /// Parses a value where blank means no.
     pub fn parse_or_no(raw: &str) -> Result<Self> {
-        if raw.trim().is_empty() { Ok(YesNo::No) } else { Self::parse(raw) }
+        if raw.trim().is_empty() {
+            Ok(YesNo::No)
+        } else {
+            Self::parse(raw)
+        }
     }
 }
 
@@ -230,25 +241,46 @@ mod tests {
 
     #[test]
     fn sex_spellings() {
-        for (raw, want) in [("M", Sex::Male), (" female ", Sex::Female), ("9", Sex::Unknown), ("U", Sex::Unknown), ("2", Sex::Female)] {
+        for (raw, want) in [
+            ("M", Sex::Male),
+            (" female ", Sex::Female),
+            ("9", Sex::Unknown),
+            ("U", Sex::Unknown),
+            ("2", Sex::Female),
+        ] {
             assert_eq!(Sex::parse(raw).unwrap(), want, "{raw}");
         }
         let err = Sex::parse("X").unwrap_err().to_string();
-        assert!(err.contains("'X'") && err.contains("male") && err.contains("sex code"), "{err}");
+        assert!(
+            err.contains("'X'") && err.contains("male") && err.contains("sex code"),
+            "{err}"
+        );
     }
 
     #[test]
     fn stage_and_place_normalise_like_headers() {
         assert_eq!(Stage::parse("Post-Exit").unwrap(), Stage::PostExit);
         assert_eq!(Stage::parse("p").unwrap(), Stage::PostExit);
-        assert_eq!(PlaceOfDeath::parse("Public place").unwrap(), PlaceOfDeath::PublicPlace);
-        assert_eq!(Conclusion::parse("Drug-related").unwrap(), Conclusion::DrugRelated);
-        assert_eq!(ExitReason::parse("completed drug free").unwrap(), ExitReason::CompletedDrugFree);
+        assert_eq!(
+            PlaceOfDeath::parse("Public place").unwrap(),
+            PlaceOfDeath::PublicPlace
+        );
+        assert_eq!(
+            Conclusion::parse("Drug-related").unwrap(),
+            Conclusion::DrugRelated
+        );
+        assert_eq!(
+            ExitReason::parse("completed drug free").unwrap(),
+            ExitReason::CompletedDrugFree
+        );
         assert!(ExitReason::CompletedOccasionalUser.is_completion());
         assert!(!ExitReason::Transferred.is_completion());
         assert_eq!(SiteType::parse("VENDING").unwrap(), SiteType::Vending);
         let err = SiteType::parse("clinic").unwrap_err().to_string();
-        assert!(err.contains("'clinic'") && err.contains("pharmacy"), "{err}");
+        assert!(
+            err.contains("'clinic'") && err.contains("pharmacy"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -259,9 +291,17 @@ mod tests {
         for n in ["n", "No", "false", "0"] {
             assert_eq!(YesNoUnknown::parse(n).unwrap(), YesNoUnknown::No);
         }
-        assert_eq!(YesNoUnknown::parse_or_unknown("  ").unwrap(), YesNoUnknown::Unknown);
+        assert_eq!(
+            YesNoUnknown::parse_or_unknown("  ").unwrap(),
+            YesNoUnknown::Unknown
+        );
         assert_eq!(YesNoUnknown::parse("unknown").unwrap().as_bool(), None);
-        assert!(YesNoUnknown::parse("maybe").unwrap_err().to_string().contains("'maybe'"));
+        assert!(
+            YesNoUnknown::parse("maybe")
+                .unwrap_err()
+                .to_string()
+                .contains("'maybe'")
+        );
         assert_eq!(YesNo::parse_or_no("").unwrap(), YesNo::No);
         assert!(YesNo::parse("U").is_err(), "withdrawn is strictly yes/no");
     }
@@ -274,6 +314,9 @@ mod tests {
         for s in ExitReason::ALL {
             assert_eq!(ExitReason::parse(s.code()).unwrap(), *s);
         }
-        assert_eq!(ControlledClass::parse("Class A").unwrap(), ControlledClass::A);
+        assert_eq!(
+            ControlledClass::parse("Class A").unwrap(),
+            ControlledClass::A
+        );
     }
 }

@@ -53,11 +53,21 @@ pub struct ColumnSpec {
 }
 
 const fn col(name: &'static str, required: bool, kind: ColumnKind) -> ColumnSpec {
-    ColumnSpec { name, required, identifier: false, kind }
+    ColumnSpec {
+        name,
+        required,
+        identifier: false,
+        kind,
+    }
 }
 
 const fn ident(name: &'static str, required: bool, kind: ColumnKind) -> ColumnSpec {
-    ColumnSpec { name, required, identifier: true, kind }
+    ColumnSpec {
+        name,
+        required,
+        identifier: true,
+        kind,
+    }
 }
 
 use ColumnKind as K;
@@ -191,23 +201,76 @@ mod tests {
         assert_eq!(normalise_header("Date of death"), "date_of_death");
         assert_eq!(normalise_header("  NHS-Number "), "nhs_number");
         assert_eq!(normalise_header("\u{feff}case_ref"), "case_ref");
-        assert_eq!(normalise_header("Underlying Cause ICD10"), "underlying_cause_icd10");
+        assert_eq!(
+            normalise_header("Underlying Cause ICD10"),
+            "underlying_cause_icd10"
+        );
     }
 
     #[test]
     fn contracts_match_formats_md() {
         let req: Vec<_> = Source::Coroner.required_columns().collect();
-        assert_eq!(req, ["case_ref", "coroner_area", "sex", "residence_area", "date_of_death"]);
+        assert_eq!(
+            req,
+            [
+                "case_ref",
+                "coroner_area",
+                "sex",
+                "residence_area",
+                "date_of_death"
+            ]
+        );
         let req: Vec<_> = Source::Top.required_columns().collect();
-        assert_eq!(req, ["provider_code", "partnership_code", "client_ref", "date_of_birth", "sex", "episode_start", "top_date", "stage"]);
+        assert_eq!(
+            req,
+            [
+                "provider_code",
+                "partnership_code",
+                "client_ref",
+                "date_of_birth",
+                "sex",
+                "episode_start",
+                "top_date",
+                "stage"
+            ]
+        );
         let req: Vec<_> = Source::Nsp.required_columns().collect();
-        assert_eq!(req, ["site_code", "site_type", "partnership_code", "period_start", "period_end", "transactions", "syringe_sets_issued"]);
-        let idents: Vec<_> = Source::Coroner.columns().iter().filter(|c| c.identifier).map(|c| c.name).collect();
-        assert_eq!(idents, ["case_ref", "nhs_number", "surname", "forenames", "date_of_birth", "postcode"]);
+        assert_eq!(
+            req,
+            [
+                "site_code",
+                "site_type",
+                "partnership_code",
+                "period_start",
+                "period_end",
+                "transactions",
+                "syringe_sets_issued"
+            ]
+        );
+        let idents: Vec<_> = Source::Coroner
+            .columns()
+            .iter()
+            .filter(|c| c.identifier)
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(
+            idents,
+            [
+                "case_ref",
+                "nhs_number",
+                "surname",
+                "forenames",
+                "date_of_birth",
+                "postcode"
+            ]
+        );
         assert!(Source::Nsp.columns().iter().all(|c| !c.identifier));
         for s in [Source::Coroner, Source::Top, Source::Nsp] {
             for k in s.key_columns() {
-                assert!(s.column(k).unwrap().required, "{s}: key column {k} must be required");
+                assert!(
+                    s.column(k).unwrap().required,
+                    "{s}: key column {k} must be required"
+                );
             }
         }
     }

@@ -26,18 +26,30 @@ pub fn parse_date(raw: &str) -> Result<NaiveDate> {
         (y, m, d)
     } else {
         let mut it = t.splitn(3, '-');
-        let (y, m, d) = (it.next().ok_or_else(err)?, it.next().ok_or_else(err)?, it.next().ok_or_else(err)?);
+        let (y, m, d) = (
+            it.next().ok_or_else(err)?,
+            it.next().ok_or_else(err)?,
+            it.next().ok_or_else(err)?,
+        );
         if y.len() != 4 || m.len() != 2 || d.len() != 2 {
             return Err(err());
         }
         (y, m, d)
     };
     let num = |s: &str| -> Result<u32> {
-        if s.bytes().all(|b| b.is_ascii_digit()) { s.parse().map_err(|_| err()) } else { Err(err()) }
+        if s.bytes().all(|b| b.is_ascii_digit()) {
+            s.parse().map_err(|_| err())
+        } else {
+            Err(err())
+        }
     };
     let date = NaiveDate::from_ymd_opt(num(y)? as i32, num(m)?, num(d)?).ok_or_else(err)?;
     if date < EARLIEST {
-        return Err(ModelError::invalid("date", t, "a date on or after 1900-01-01"));
+        return Err(ModelError::invalid(
+            "date",
+            t,
+            "a date on or after 1900-01-01",
+        ));
     }
     Ok(date)
 }
@@ -46,13 +58,26 @@ pub fn parse_date(raw: &str) -> Result<NaiveDate> {
 /// Serial 1 is 1900-01-01; Excel's phantom 1900-02-29 (serial 60) is rejected and later
 /// serials are shifted by one day, as Excel does.
 pub fn from_excel_serial(serial: f64) -> Result<NaiveDate> {
-    let err = || ModelError::invalid("Excel serial date", &serial.to_string(), "a whole-day serial date on or after 1 (1900-01-01)");
-    if !serial.is_finite() || serial < 1.0 || serial.fract() != 0.0 || serial > 2_958_465.0 || serial == 60.0 {
+    let err = || {
+        ModelError::invalid(
+            "Excel serial date",
+            &serial.to_string(),
+            "a whole-day serial date on or after 1 (1900-01-01)",
+        )
+    };
+    if !serial.is_finite()
+        || serial < 1.0
+        || serial.fract() != 0.0
+        || serial > 2_958_465.0
+        || serial == 60.0
+    {
         return Err(err());
     }
     let days = serial as i64;
     let offset = if days < 60 { days - 1 } else { days - 2 };
-    EARLIEST.checked_add_signed(chrono::Duration::days(offset)).ok_or_else(err)
+    EARLIEST
+        .checked_add_signed(chrono::Duration::days(offset))
+        .ok_or_else(err)
 }
 
 /// The Excel serial number of a date (inverse of [`from_excel_serial`]).
@@ -85,16 +110,34 @@ mod tests {
     #[test]
     fn accepted_forms() {
         assert_eq!(parse_date("2024-02-29").unwrap(), d(2024, 2, 29));
-        assert_eq!(parse_date(" 07/03/2024 ").unwrap(), d(2024, 3, 7), "UK day first");
+        assert_eq!(
+            parse_date(" 07/03/2024 ").unwrap(),
+            d(2024, 3, 7),
+            "UK day first"
+        );
         assert_eq!(parse_date("7/3/2024").unwrap(), d(2024, 3, 7));
         assert_eq!(parse_date("1900-01-01").unwrap(), EARLIEST);
     }
 
     #[test]
     fn rejected_forms_name_the_value() {
-        for bad in ["31/02/2024", "2023-02-29", "02/31/2024", "1899-12-31", "2024-1-5", "20240105", "5/1/24", "yesterday", "", "2024-01-0x"] {
+        for bad in [
+            "31/02/2024",
+            "2023-02-29",
+            "02/31/2024",
+            "1899-12-31",
+            "2024-1-5",
+            "20240105",
+            "5/1/24",
+            "yesterday",
+            "",
+            "2024-01-0x",
+        ] {
             let e = parse_date(bad).unwrap_err().to_string();
-            assert!(e.contains(&format!("'{}'", bad.trim())) && e.contains("1900"), "{bad}: {e}");
+            assert!(
+                e.contains(&format!("'{}'", bad.trim())) && e.contains("1900"),
+                "{bad}: {e}"
+            );
         }
     }
 

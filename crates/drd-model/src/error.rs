@@ -72,7 +72,11 @@ impl fmt::Display for ReferenceLocation<'_> {
 impl ModelError {
     /// Shorthand for [`ModelError::Invalid`].
     pub fn invalid(what: &'static str, value: &str, expected: impl Into<String>) -> Self {
-        ModelError::Invalid { what, value: value.to_string(), expected: expected.into() }
+        ModelError::Invalid {
+            what,
+            value: value.to_string(),
+            expected: expected.into(),
+        }
     }
 
     /// Shorthand for [`ModelError::Identifier`].

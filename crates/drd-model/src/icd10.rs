@@ -3,7 +3,9 @@
 use crate::error::{ModelError, Result};
 
 /// A normalised ICD-10 code: upper case, no dot, e.g. `X42`, `F112`, `X420`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct Icd10(String);
 
 impl Icd10 {
@@ -12,7 +14,11 @@ impl Icd10 {
     /// for a dagger placeholder), as ICD-10 categories and subcategories are.
     pub fn parse(raw: &str) -> Result<Self> {
         let t = raw.trim();
-        let norm: String = t.chars().filter(|c| *c != '.').collect::<String>().to_ascii_uppercase();
+        let norm: String = t
+            .chars()
+            .filter(|c| *c != '.')
+            .collect::<String>()
+            .to_ascii_uppercase();
         let b = norm.as_bytes();
         let ok = (3..=4).contains(&b.len())
             && b[0].is_ascii_uppercase()
@@ -24,7 +30,11 @@ impl Icd10 {
         if ok {
             Ok(Icd10(norm))
         } else {
-            Err(ModelError::invalid("ICD-10 code", t, "a code such as X42, F11.2 or X420 (letter, two digits, optional fourth digit)"))
+            Err(ModelError::invalid(
+                "ICD-10 code",
+                t,
+                "a code such as X42, F11.2 or X420 (letter, two digits, optional fourth digit)",
+            ))
         }
     }
 
@@ -46,19 +56,29 @@ impl std::fmt::Display for Icd10 {
 }
 
 /// An ICD-10 external-cause T-code for a substance, such as `T40.1`, kept in its dotted form.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct TCode(String);
 
 impl TCode {
     /// Parses `T40.1`, `t401` or `T43.6`, normalised to the dotted upper-case form.
     pub fn parse(raw: &str) -> Result<Self> {
         let t = raw.trim();
-        let compact: String = t.chars().filter(|c| *c != '.').collect::<String>().to_ascii_uppercase();
+        let compact: String = t
+            .chars()
+            .filter(|c| *c != '.')
+            .collect::<String>()
+            .to_ascii_uppercase();
         let b = compact.as_bytes();
         if b.len() == 4 && b[0] == b'T' && b[1..].iter().all(u8::is_ascii_digit) {
             Ok(TCode(format!("{}.{}", &compact[..3], &compact[3..])))
         } else {
-            Err(ModelError::invalid("ICD-10 T-code", t, "a substance T-code such as T40.1 or T43.6"))
+            Err(ModelError::invalid(
+                "ICD-10 T-code",
+                t,
+                "a substance T-code such as T40.1 or T43.6",
+            ))
         }
     }
 

@@ -40,8 +40,14 @@ impl NhsNumber {
         let d: Vec<u32> = digits.bytes().map(|b| u32::from(b - b'0')).collect();
         match mod11_check_digit(&d[..9]) {
             Some(c) if c == d[9] => Ok(NhsNumber(digits)),
-            Some(_) => Err(ModelError::identifier("nhs_number", "check digit does not match (Modulus 11)")),
-            None => Err(ModelError::identifier("nhs_number", "no valid Modulus 11 check digit exists for the first nine digits")),
+            Some(_) => Err(ModelError::identifier(
+                "nhs_number",
+                "check digit does not match (Modulus 11)",
+            )),
+            None => Err(ModelError::identifier(
+                "nhs_number",
+                "no valid Modulus 11 check digit exists for the first nine digits",
+            )),
         }
     }
 
@@ -55,7 +61,11 @@ impl NhsNumber {
 /// numbers are never issued).
 pub fn mod11_check_digit(first_nine: &[u32]) -> Option<u32> {
     debug_assert_eq!(first_nine.len(), 9);
-    let sum: u32 = first_nine.iter().enumerate().map(|(i, d)| d * (10 - i as u32)).sum();
+    let sum: u32 = first_nine
+        .iter()
+        .enumerate()
+        .map(|(i, d)| d * (10 - i as u32))
+        .sum();
     match 11 - (sum % 11) {
         11 => Some(0),
         10 => None,
@@ -64,7 +74,9 @@ pub fn mod11_check_digit(first_nine: &[u32]) -> Option<u32> {
 }
 
 /// A GSS (Government Statistical Service) code: one letter and 8 digits, e.g. `E06000001`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct GssCode(String);
 
@@ -77,14 +89,24 @@ impl GssCode {
 
     /// A partnership or area code in an extract, `^[EW]\d{8}$` (formats.md, "Area codes").
     pub fn parse_area(raw: &str) -> Result<Self> {
-        Self::parse_with(raw, "EW", "a GSS area code: E or W followed by 8 digits, e.g. E06000001")
+        Self::parse_with(
+            raw,
+            "EW",
+            "a GSS area code: E or W followed by 8 digits, e.g. E06000001",
+        )
     }
 
     fn parse_with(raw: &str, letters: &str, expected: &str) -> Result<Self> {
         let t = raw.trim();
         let b = t.as_bytes();
-        let ok = b.len() == 9 && letters.as_bytes().contains(&b[0]) && b[1..].iter().all(u8::is_ascii_digit);
-        if ok { Ok(GssCode(t.to_string())) } else { Err(ModelError::invalid("GSS code", t, expected)) }
+        let ok = b.len() == 9
+            && letters.as_bytes().contains(&b[0])
+            && b[1..].iter().all(u8::is_ascii_digit);
+        if ok {
+            Ok(GssCode(t.to_string()))
+        } else {
+            Err(ModelError::invalid("GSS code", t, expected))
+        }
     }
 
     /// The code.
@@ -122,7 +144,11 @@ impl From<GssCode> for String {
 /// `A99`, `AA9`, `AA9A`, `AA99`; inward `9AA` where the letters are not C, I, K, M, O or V;
 /// plus the special `GIR 0AA`.
 pub fn postcode_district(raw: &str) -> Result<String> {
-    let compact: String = raw.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_uppercase();
+    let compact: String = raw
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_uppercase();
     let bad = || ModelError::identifier("postcode", "not a valid UK postcode");
     if compact == "GIR0AA" {
         return Ok("GIR".to_string());
@@ -133,17 +159,27 @@ pub fn postcode_district(raw: &str) -> Result<String> {
     let (out, inward) = compact.split_at(compact.len() - 3);
     let ib = inward.as_bytes();
     let inward_ok = ib[0].is_ascii_digit()
-        && ib[1..].iter().all(|c| c.is_ascii_uppercase() && !b"CIKMOV".contains(c));
+        && ib[1..]
+            .iter()
+            .all(|c| c.is_ascii_uppercase() && !b"CIKMOV".contains(c));
     let o = out.as_bytes();
     let alpha = |c: &u8| c.is_ascii_uppercase();
     let digit = |c: &u8| c.is_ascii_digit();
     let outward_ok = match o.len() {
         2 => alpha(&o[0]) && digit(&o[1]),
-        3 => alpha(&o[0]) && ((digit(&o[1]) && (digit(&o[2]) || alpha(&o[2]))) || (alpha(&o[1]) && digit(&o[2]))),
+        3 => {
+            alpha(&o[0])
+                && ((digit(&o[1]) && (digit(&o[2]) || alpha(&o[2])))
+                    || (alpha(&o[1]) && digit(&o[2])))
+        }
         4 => alpha(&o[0]) && alpha(&o[1]) && digit(&o[2]) && (digit(&o[3]) || alpha(&o[3])),
         _ => false,
     };
-    if inward_ok && outward_ok { Ok(out.to_string()) } else { Err(bad()) }
+    if inward_ok && outward_ok {
+        Ok(out.to_string())
+    } else {
+        Err(bad())
+    }
 }
 
 #[cfg(test)]
@@ -155,15 +191,30 @@ mod tests {
     fn nhs_number_modulus_11() {
         // 943 476 5919 is the NHS Data Dictionary's worked example: weights 10..2 give 299,
         // 299 mod 11 = 2, 11 − 2 = 9.
-        assert_eq!(NhsNumber::parse("9434765919").unwrap().digits(), "9434765919");
-        assert_eq!(NhsNumber::parse(" 943 476 5919 ").unwrap().digits(), "9434765919");
-        assert_eq!(NhsNumber::parse("943-476-5919").unwrap().digits(), "9434765919");
+        assert_eq!(
+            NhsNumber::parse("9434765919").unwrap().digits(),
+            "9434765919"
+        );
+        assert_eq!(
+            NhsNumber::parse(" 943 476 5919 ").unwrap().digits(),
+            "9434765919"
+        );
+        assert_eq!(
+            NhsNumber::parse("943-476-5919").unwrap().digits(),
+            "9434765919"
+        );
         let wrong = NhsNumber::parse("9434765918").unwrap_err();
         assert!(wrong.to_string().contains("check digit"), "{wrong}");
-        assert!(!wrong.to_string().contains("943"), "the value must never be echoed");
+        assert!(
+            !wrong.to_string().contains("943"),
+            "the value must never be echoed"
+        );
         assert!(NhsNumber::parse("943476591").is_err());
         assert!(NhsNumber::parse("94347659190").is_err());
-        assert!(NhsNumber::parse("943 476-5919").is_err(), "mixed separators");
+        assert!(
+            NhsNumber::parse("943 476-5919").is_err(),
+            "mixed separators"
+        );
         assert!(NhsNumber::parse("94347659A9").is_err());
         // Remainder 1 gives check 10: never valid, whatever the last digit.
         // 000000001x: sum = 1*2 = 2 → 11-2 = 9, valid 0000000019; find a remainder-1 case:
@@ -174,17 +225,30 @@ mod tests {
         }
         // Remainder 0 gives check 11 → 0.
         assert!(NhsNumber::parse("0000000000").is_ok());
-        assert_eq!(format!("{:?}", NhsNumber::parse("9434765919").unwrap()), "NhsNumber(<redacted>)");
+        assert_eq!(
+            format!("{:?}", NhsNumber::parse("9434765919").unwrap()),
+            "NhsNumber(<redacted>)"
+        );
     }
 
     #[test]
     fn gss_codes() {
-        assert_eq!(GssCode::parse_area(" E06000053 ").unwrap().as_str(), "E06000053");
+        assert_eq!(
+            GssCode::parse_area(" E06000053 ").unwrap().as_str(),
+            "E06000053"
+        );
         assert_eq!(GssCode::parse_area("W06000001").unwrap().entity(), "W06");
         let e = GssCode::parse_area("S12000033").unwrap_err().to_string();
         assert!(e.contains("'S12000033'") && e.contains("E or W"), "{e}");
         assert!(GssCode::parse("S12000033").is_ok());
-        for bad in ["E0600001", "E060000011", "e06000001", "E06O00001", "", "06000001E"] {
+        for bad in [
+            "E0600001",
+            "E060000011",
+            "e06000001",
+            "E06O00001",
+            "",
+            "06000001E",
+        ] {
             let e = GssCode::parse_area(bad).unwrap_err().to_string();
             assert!(e.contains(&format!("'{bad}'")), "{e}");
         }
@@ -192,10 +256,26 @@ mod tests {
 
     #[test]
     fn postcode_districts() {
-        for (pc, d) in [("B70 7PQ", "B70"), ("sw1a 1aa", "SW1A"), ("M1 1AE", "M1"), ("CR26XH", "CR2"), ("DN55 1PT", "DN55"), ("W1A 0AX", "W1A"), ("EC1A 1BB", "EC1A")] {
+        for (pc, d) in [
+            ("B70 7PQ", "B70"),
+            ("sw1a 1aa", "SW1A"),
+            ("M1 1AE", "M1"),
+            ("CR26XH", "CR2"),
+            ("DN55 1PT", "DN55"),
+            ("W1A 0AX", "W1A"),
+            ("EC1A 1BB", "EC1A"),
+        ] {
             assert_eq!(postcode_district(pc).unwrap(), d, "{pc}");
         }
-        for bad in ["B70", "B70 7CQ", "1B70 7PQ", "B70 PPQ", "ABCDE 1AA", "", "B7Ö 7PQ"] {
+        for bad in [
+            "B70",
+            "B70 7CQ",
+            "1B70 7PQ",
+            "B70 PPQ",
+            "ABCDE 1AA",
+            "",
+            "B7Ö 7PQ",
+        ] {
             let e = postcode_district(bad).unwrap_err().to_string();
             assert!(e.contains("postcode"), "{e}");
             if !bad.is_empty() {

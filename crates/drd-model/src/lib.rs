@@ -41,7 +41,10 @@ pub mod substance;
 
 pub use age::{ESP2013_WEIGHTS, EspBand};
 pub use casedef::{CaseDefinitions, CaseRule};
-pub use codes::{Coded, Conclusion, ControlledClass, ExitReason, PlaceOfDeath, Sex, SiteType, Source, Stage, YesNo, YesNoUnknown};
+pub use codes::{
+    Coded, Conclusion, ControlledClass, ExitReason, PlaceOfDeath, Sex, SiteType, Source, Stage,
+    YesNo, YesNoUnknown,
+};
 pub use error::{ModelError, Result};
 pub use icd10::{Icd10, TCode};
 pub use ids::{GssCode, NhsNumber, postcode_district};

@@ -38,7 +38,11 @@ impl Period {
         let year = |s: &str| -> Result<i32> {
             if s.len() == 4 && s.bytes().all(|b| b.is_ascii_digit()) {
                 let y: i32 = s.parse().map_err(|_| err())?;
-                if (1900..=2999).contains(&y) { Ok(y) } else { Err(err()) }
+                if (1900..=2999).contains(&y) {
+                    Ok(y)
+                } else {
+                    Err(err())
+                }
             } else {
                 Err(err())
             }
@@ -49,12 +53,28 @@ impl Period {
         let upper = t.to_ascii_uppercase();
         if let Some((y, q)) = upper.split_once('Q') {
             let y = y.strip_suffix('-').unwrap_or(y);
-            let q: u8 = if q.len() == 1 { q.parse().map_err(|_| err())? } else { return Err(err()) };
-            return if (1..=4).contains(&q) { Ok(Period::Quarter(year(y)?, q)) } else { Err(err()) };
+            let q: u8 = if q.len() == 1 {
+                q.parse().map_err(|_| err())?
+            } else {
+                return Err(err());
+            };
+            return if (1..=4).contains(&q) {
+                Ok(Period::Quarter(year(y)?, q))
+            } else {
+                Err(err())
+            };
         }
         if let Some((y, m)) = t.split_once('-') {
-            let m: u8 = if m.len() == 2 && m.bytes().all(|b| b.is_ascii_digit()) { m.parse().map_err(|_| err())? } else { return Err(err()) };
-            return if (1..=12).contains(&m) { Ok(Period::Month(year(y)?, m)) } else { Err(err()) };
+            let m: u8 = if m.len() == 2 && m.bytes().all(|b| b.is_ascii_digit()) {
+                m.parse().map_err(|_| err())?
+            } else {
+                return Err(err());
+            };
+            return if (1..=12).contains(&m) {
+                Ok(Period::Month(year(y)?, m))
+            } else {
+                Err(err())
+            };
         }
         Err(err())
     }
@@ -133,7 +153,11 @@ impl Period {
     /// year if it ends on 31 December, else the year before.
     pub fn last_complete_year(self) -> i32 {
         let end = self.end();
-        if end.month() == 12 && end.day() == 31 { end.year() } else { end.year() - 1 }
+        if end.month() == 12 && end.day() == 31 {
+            end.year()
+        } else {
+            end.year() - 1
+        }
     }
 
     /// The pooled window of `n` complete calendar years ending with
@@ -141,7 +165,10 @@ impl Period {
     /// `2025Q3` gives `2022-2024` and `2025Q4` gives `2023-2025`.
     pub fn pooled_years(self, n: u32) -> Window {
         let last = self.last_complete_year();
-        Window { first: Period::Year(last - n as i32 + 1), last: Period::Year(last) }
+        Window {
+            first: Period::Year(last - n as i32 + 1),
+            last: Period::Year(last),
+        }
     }
 
     /// The window of the last 12 months ending with this period, in this period's granularity:
@@ -152,7 +179,10 @@ impl Period {
             Granularity::Quarter => 4,
             Granularity::Month => 12,
         };
-        Window { first: self.shift(-(n - 1)), last: self }
+        Window {
+            first: self.shift(-(n - 1)),
+            last: self,
+        }
     }
 }
 
@@ -191,12 +221,23 @@ impl Window {
     /// A range of periods; both must have the same granularity and `from` ≤ `to`.
     pub fn new(from: Period, to: Period) -> Result<Window> {
         if from.granularity() != to.granularity() {
-            return Err(ModelError::invalid("period range", &format!("{from} to {to}"), "two periods of the same kind (years, quarters or months)"));
+            return Err(ModelError::invalid(
+                "period range",
+                &format!("{from} to {to}"),
+                "two periods of the same kind (years, quarters or months)",
+            ));
         }
         if from > to {
-            return Err(ModelError::invalid("period range", &format!("{from} to {to}"), "the first period not after the last"));
+            return Err(ModelError::invalid(
+                "period range",
+                &format!("{from} to {to}"),
+                "the first period not after the last",
+            ));
         }
-        Ok(Window { first: from, last: to })
+        Ok(Window {
+            first: from,
+            last: to,
+        })
     }
 
     /// Every period in the window, in order.
@@ -226,7 +267,11 @@ impl Window {
 
     /// The `period` label of published files: `2022-2024`, `2024Q4-2025Q3`, or one period.
     pub fn label(self) -> String {
-        if self.first == self.last { self.first.to_string() } else { format!("{}-{}", self.first, self.last) }
+        if self.first == self.last {
+            self.first.to_string()
+        } else {
+            format!("{}-{}", self.first, self.last)
+        }
     }
 }
 
@@ -247,9 +292,23 @@ mod tests {
         assert_eq!(p("2025q3"), Period::Quarter(2025, 3));
         assert_eq!(p("2025-Q3"), Period::Quarter(2025, 3));
         assert_eq!(p(" 2025 "), Period::Year(2025));
-        for bad in ["2025Q5", "2025Q0", "2025-13", "2025-7", "25", "2025Q", "Q3 2025", "1899", "2025-07-01", ""] {
+        for bad in [
+            "2025Q5",
+            "2025Q0",
+            "2025-13",
+            "2025-7",
+            "25",
+            "2025Q",
+            "Q3 2025",
+            "1899",
+            "2025-07-01",
+            "",
+        ] {
             let e = Period::parse(bad).unwrap_err().to_string();
-            assert!(e.contains(&format!("'{}'", bad.trim())) && e.contains("2025Q3"), "{bad}: {e}");
+            assert!(
+                e.contains(&format!("'{}'", bad.trim())) && e.contains("2025Q3"),
+                "{bad}: {e}"
+            );
         }
     }
 
@@ -261,7 +320,13 @@ mod tests {
         assert_eq!(p("2024").end().to_string(), "2024-12-31");
         assert!(p("2025Q3").contains(NaiveDate::from_ymd_opt(2025, 9, 30).unwrap()));
         assert!(!p("2025Q3").contains(NaiveDate::from_ymd_opt(2025, 10, 1).unwrap()));
-        assert_eq!(Period::containing(Granularity::Quarter, NaiveDate::from_ymd_opt(2025, 10, 1).unwrap()), p("2025Q4"));
+        assert_eq!(
+            Period::containing(
+                Granularity::Quarter,
+                NaiveDate::from_ymd_opt(2025, 10, 1).unwrap()
+            ),
+            p("2025Q4")
+        );
     }
 
     #[test]
@@ -287,7 +352,10 @@ mod tests {
         assert_eq!(p("2025-07").trailing_12_months().label(), "2024-08-2025-07");
         assert_eq!(p("2025").trailing_12_months().label(), "2025");
         let w = p("2025Q3").trailing_12_months();
-        assert_eq!((w.start().to_string(), w.end().to_string()), ("2024-10-01".into(), "2025-09-30".into()));
+        assert_eq!(
+            (w.start().to_string(), w.end().to_string()),
+            ("2024-10-01".into(), "2025-09-30".into())
+        );
     }
 
     #[test]
@@ -295,8 +363,13 @@ mod tests {
         let w = Window::new(p("2024Q3"), p("2025Q2")).unwrap();
         let all: Vec<String> = w.periods().map(|x| x.to_string()).collect();
         assert_eq!(all, ["2024Q3", "2024Q4", "2025Q1", "2025Q2"]);
-        assert_eq!(Window::new(p("2025"), p("2025")).unwrap().periods().count(), 1);
-        let e = Window::new(p("2025Q2"), p("2024Q3")).unwrap_err().to_string();
+        assert_eq!(
+            Window::new(p("2025"), p("2025")).unwrap().periods().count(),
+            1
+        );
+        let e = Window::new(p("2025Q2"), p("2024Q3"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("2025Q2 to 2024Q3"), "{e}");
         assert!(Window::new(p("2025"), p("2025Q2")).is_err());
     }

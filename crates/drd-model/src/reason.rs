@@ -6,7 +6,9 @@ use crate::codes::Source;
 use crate::error::{ModelError, Result};
 
 /// Why a row (or a whole file) was not accepted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ReasonCode {
     /// A required column is absent; the whole file is rejected, naming every missing column.
@@ -98,15 +100,21 @@ impl ReasonCode {
     /// Parses a code written as [`ReasonCode::as_str`] gives it.
     pub fn parse(raw: &str) -> Result<ReasonCode> {
         let t = raw.trim();
-        ReasonCode::ALL.into_iter().find(|r| r.as_str() == t).ok_or_else(|| {
-            let all: Vec<&str> = ReasonCode::ALL.iter().map(|r| r.as_str()).collect();
-            ModelError::invalid("reason code", t, format!("one of {}", all.join(", ")))
-        })
+        ReasonCode::ALL
+            .into_iter()
+            .find(|r| r.as_str() == t)
+            .ok_or_else(|| {
+                let all: Vec<&str> = ReasonCode::ALL.iter().map(|r| r.as_str()).collect();
+                ModelError::invalid("reason code", t, format!("one of {}", all.join(", ")))
+            })
     }
 
     /// Whether the code rejects a whole file rather than one row.
     pub fn is_whole_file(self) -> bool {
-        matches!(self, ReasonCode::MissingRequiredColumn | ReasonCode::UnreadableFile)
+        matches!(
+            self,
+            ReasonCode::MissingRequiredColumn | ReasonCode::UnreadableFile
+        )
     }
 
     /// Whether the code can occur for a source, given that source's columns (formats.md §1–3).
@@ -140,10 +148,16 @@ mod tests {
         for r in ReasonCode::ALL {
             assert_eq!(ReasonCode::parse(r.as_str()).unwrap(), r);
             // The manifest is written with serde: its spelling must agree with as_str.
-            assert_eq!(serde_json::to_string(&r).unwrap(), format!("\"{}\"", r.as_str()));
+            assert_eq!(
+                serde_json::to_string(&r).unwrap(),
+                format!("\"{}\"", r.as_str())
+            );
         }
         let e = ReasonCode::parse("bad_vibes").unwrap_err().to_string();
-        assert!(e.contains("'bad_vibes'") && e.contains("unknown_area"), "{e}");
+        assert!(
+            e.contains("'bad_vibes'") && e.contains("unknown_area"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -34,7 +34,11 @@ fn float64(name: &str, nullable: bool) -> Field {
     Field::new(name, DataType::Float64, nullable)
 }
 fn list_utf8(name: &str) -> Field {
-    Field::new(name, DataType::List(Arc::new(Field::new("item", DataType::Utf8, false))), true)
+    Field::new(
+        name,
+        DataType::List(Arc::new(Field::new("item", DataType::Utf8, false))),
+        true,
+    )
 }
 
 /// Provenance columns carried by every stored source row.
@@ -43,7 +47,11 @@ pub fn provenance_fields() -> Vec<Field> {
         utf8("submitter", false),
         int32("revision", false),
         date("extract_date", true),
-        Field::new("ingested_at", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+        Field::new(
+            "ingested_at",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
         utf8("file_sha256", false),
         int64("row_number", false),
         utf8("geography_vintage", false),
@@ -105,7 +113,15 @@ pub fn top_schema() -> SchemaRef {
         date("top_date", false),
         utf8("stage", false),
     ]);
-    for n in ["alcohol_days", "opiate_days", "crack_days", "cocaine_days", "amphetamine_days", "cannabis_days", "other_drug_days"] {
+    for n in [
+        "alcohol_days",
+        "opiate_days",
+        "crack_days",
+        "cocaine_days",
+        "amphetamine_days",
+        "cannabis_days",
+        "other_drug_days",
+    ] {
         f.push(int32(n, true));
     }
     f.push(float64("alcohol_units_per_day", true));
@@ -115,7 +131,13 @@ pub fn top_schema() -> SchemaRef {
         f.push(int32(n, true));
     }
     f.push(boolean("assault", true));
-    for n in ["psych_health", "phys_health", "quality_of_life", "paid_work_days", "education_days"] {
+    for n in [
+        "psych_health",
+        "phys_health",
+        "quality_of_life",
+        "paid_work_days",
+        "education_days",
+    ] {
         f.push(int32(n, true));
     }
     f.push(boolean("acute_housing_problem", true));
@@ -188,7 +210,11 @@ pub fn population_schema() -> SchemaRef {
 
 /// Reference table: estimated people who inject drugs.
 pub fn pwid_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![utf8("code", false), int32("year", false), float64("estimated_pwid", false)]))
+    Arc::new(Schema::new(vec![
+        utf8("code", false),
+        int32("year", false),
+        float64("estimated_pwid", false),
+    ]))
 }
 
 /// Reference table: substances and their synonyms, one row per name (synonyms expanded).
@@ -224,35 +250,83 @@ pub fn case_definitions_schema() -> SchemaRef {
 mod tests {
     use super::*;
 
-    const IDENTIFIERS: [&str; 8] = ["nhs_number", "surname", "forenames", "date_of_birth", "postcode", "case_ref", "client_ref", "dob"];
+    const IDENTIFIERS: [&str; 8] = [
+        "nhs_number",
+        "surname",
+        "forenames",
+        "date_of_birth",
+        "postcode",
+        "case_ref",
+        "client_ref",
+        "dob",
+    ];
 
     #[test]
     fn stored_sources_hold_no_identifier() {
         for s in [Source::Coroner, Source::Top, Source::Nsp] {
             let schema = source_schema(s);
             for f in schema.fields() {
-                assert!(!IDENTIFIERS.contains(&f.name().as_str()), "{s}: stores identifier column {}", f.name());
+                assert!(
+                    !IDENTIFIERS.contains(&f.name().as_str()),
+                    "{s}: stores identifier column {}",
+                    f.name()
+                );
             }
             // Every non-identifier extract column is stored under its own name.
             for c in s.columns().iter().filter(|c| !c.identifier) {
-                assert!(schema.field_with_name(c.name).is_ok(), "{s}: extract column {} is not stored", c.name);
+                assert!(
+                    schema.field_with_name(c.name).is_ok(),
+                    "{s}: extract column {} is not stored",
+                    c.name
+                );
             }
-            for p in ["revision", "extract_date", "ingested_at", "file_sha256", "row_number"] {
-                assert!(schema.field_with_name(p).is_ok(), "{s}: provenance column {p} missing");
+            for p in [
+                "revision",
+                "extract_date",
+                "ingested_at",
+                "file_sha256",
+                "row_number",
+            ] {
+                assert!(
+                    schema.field_with_name(p).is_ok(),
+                    "{s}: provenance column {p} missing"
+                );
             }
             if let Some(k) = pseudonymous_key_column(s) {
-                assert!(!schema.field_with_name(k).unwrap_or_else(|_| panic!("{k}")).is_nullable());
+                assert!(
+                    !schema
+                        .field_with_name(k)
+                        .unwrap_or_else(|_| panic!("{k}"))
+                        .is_nullable()
+                );
             }
         }
     }
 
     #[test]
     fn reference_schemas_have_formats_md_columns() {
-        let names = |s: SchemaRef| s.fields().iter().map(|f| f.name().clone()).collect::<Vec<_>>();
-        assert_eq!(names(population_schema()), ["code", "year", "sex", "age_band", "population"]);
+        let names = |s: SchemaRef| {
+            s.fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(population_schema()),
+            ["code", "year", "sex", "age_band", "population"]
+        );
         assert_eq!(names(pwid_schema()), ["code", "year", "estimated_pwid"]);
         let cd = names(case_definitions_schema());
-        for c in ["definition", "icd10_from", "icd10_to", "requires_controlled_substance", "requires_t_codes", "excluded", "valid_from", "valid_to"] {
+        for c in [
+            "definition",
+            "icd10_from",
+            "icd10_to",
+            "requires_controlled_substance",
+            "requires_t_codes",
+            "excluded",
+            "valid_from",
+            "valid_to",
+        ] {
             assert!(cd.contains(&c.to_string()), "{c}");
         }
     }

@@ -12,7 +12,9 @@ use crate::icd10::TCode;
 
 /// Substance groups (formats.md §1). `Unclassified` is never in the lookup: it is what an
 /// unknown name resolves to, so that the lookup can be extended (formats.md: not a row error).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum SubstanceGroup {
     /// Heroin and morphine, counted together because heroin breaks down to morphine (domain.md §1.3).
@@ -99,10 +101,13 @@ impl SubstanceGroup {
     pub fn parse(raw: &str) -> Result<SubstanceGroup> {
         let t = raw.trim();
         let norm = crate::codes::normalise_code(t);
-        Self::LOOKUP_GROUPS.into_iter().find(|g| g.as_str() == norm).ok_or_else(|| {
-            let all: Vec<&str> = Self::LOOKUP_GROUPS.iter().map(|g| g.as_str()).collect();
-            ModelError::invalid("substance group", t, format!("one of {}", all.join(", ")))
-        })
+        Self::LOOKUP_GROUPS
+            .into_iter()
+            .find(|g| g.as_str() == norm)
+            .ok_or_else(|| {
+                let all: Vec<&str> = Self::LOOKUP_GROUPS.iter().map(|g| g.as_str()).collect();
+                ModelError::invalid("substance group", t, format!("one of {}", all.join(", ")))
+            })
     }
 }
 
@@ -110,12 +115,19 @@ impl SubstanceGroup {
 /// `Crack  Cocaine`, ` crack cocaine ` and `CRACK COCAINE` all match (case- and
 /// whitespace-insensitive).
 pub fn substance_key(raw: &str) -> String {
-    raw.chars().filter(|c| !c.is_whitespace()).flat_map(char::to_lowercase).collect()
+    raw.chars()
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 /// Splits a substance list cell: names separated by `;` or `|`, trimmed, blanks dropped.
 pub fn split_substance_list(raw: &str) -> Vec<String> {
-    raw.split([';', '|']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+    raw.split([';', '|'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// One versioned row of the substance lookup.
@@ -172,19 +184,27 @@ impl SubstanceLookup {
         let mut index: HashMap<String, Vec<usize>> = HashMap::new();
         for (i, e) in entries.iter().enumerate() {
             if e.valid_to.is_some_and(|t| t < e.valid_from) {
-                return Err(ModelError::invalid("substance validity", &e.name, "valid_to on or after valid_from"));
+                return Err(ModelError::invalid(
+                    "substance validity",
+                    &e.name,
+                    "valid_to on or after valid_from",
+                ));
             }
             for n in std::iter::once(&e.name).chain(&e.synonyms) {
                 let key = substance_key(n);
                 let slot = index.entry(key).or_default();
                 for &j in slot.iter() {
                     let o: &SubstanceEntry = &entries[j];
-                    let overlap = e.valid_from <= o.valid_to.unwrap_or(NaiveDate::MAX) && o.valid_from <= e.valid_to.unwrap_or(NaiveDate::MAX);
+                    let overlap = e.valid_from <= o.valid_to.unwrap_or(NaiveDate::MAX)
+                        && o.valid_from <= e.valid_to.unwrap_or(NaiveDate::MAX);
                     if overlap && j != i {
                         return Err(ModelError::invalid(
                             "substance name",
                             n,
-                            format!("one row per name on any date, but rows for '{}' and '{}' overlap in validity", o.name, e.name),
+                            format!(
+                                "one row per name on any date, but rows for '{}' and '{}' overlap in validity",
+                                o.name, e.name
+                            ),
                         ));
                     }
                 }
@@ -203,19 +223,36 @@ impl SubstanceLookup {
 
     /// The row for a name valid on a date.
     pub fn lookup(&self, name: &str, on: NaiveDate) -> Option<&SubstanceEntry> {
-        self.index.get(&substance_key(name))?.iter().map(|&i| &self.entries[i]).find(|e| e.valid_on(on))
+        self.index
+            .get(&substance_key(name))?
+            .iter()
+            .map(|&i| &self.entries[i])
+            .find(|e| e.valid_on(on))
     }
 
     /// Resolves a name on a date; unknown names are `Unclassified`, kept as written (trimmed).
     pub fn resolve(&self, name: &str, on: NaiveDate) -> Resolved {
         match self.lookup(name, on) {
-            Some(e) => Resolved { name: e.name.clone(), group: e.group, controlled_class: e.controlled_class, t_code: e.t_code.clone() },
-            None => Resolved { name: name.trim().to_string(), group: SubstanceGroup::Unclassified, controlled_class: None, t_code: None },
+            Some(e) => Resolved {
+                name: e.name.clone(),
+                group: e.group,
+                controlled_class: e.controlled_class,
+                t_code: e.t_code.clone(),
+            },
+            None => Resolved {
+                name: name.trim().to_string(),
+                group: SubstanceGroup::Unclassified,
+                controlled_class: None,
+                t_code: None,
+            },
         }
     }
 
     /// Resolves every name of a list cell (see [`split_substance_list`]).
     pub fn resolve_list(&self, cell: &str, on: NaiveDate) -> Vec<Resolved> {
-        split_substance_list(cell).iter().map(|n| self.resolve(n, on)).collect()
+        split_substance_list(cell)
+            .iter()
+            .map(|n| self.resolve(n, on))
+            .collect()
     }
 }

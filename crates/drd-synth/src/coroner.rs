@@ -11,17 +11,50 @@ use crate::rng::Stream;
 use crate::world::{Submitter, World};
 
 /// The state of a case as a coroner knows it on an extract date.
-pub fn case_row(world: &World, sub: &Submitter, d: &Death, extract: NaiveDate, revision: i64, withdrawn: bool, accented: bool, r: &mut Stream) -> Vec<Cell> {
+pub fn case_row(
+    world: &World,
+    sub: &Submitter,
+    d: &Death,
+    extract: NaiveDate,
+    revision: i64,
+    withdrawn: bool,
+    accented: bool,
+    r: &mut Stream,
+) -> Vec<Cell> {
     let s = Source::Coroner;
     let mut row = vec![Cell::E; s.columns().len()];
     let mut set = |name: &str, v: Cell| row[ix(s, name)] = v;
     let year = chrono::Datelike::year(&d.date_of_death);
-    set("case_ref", Cell::O(format!("{}/{year}/{:05}", sub.id.trim_start_matches("coroner-").chars().take(4).collect::<String>().to_uppercase(), d.serial)));
+    set(
+        "case_ref",
+        Cell::O(format!(
+            "{}/{year}/{:05}",
+            sub.id
+                .trim_start_matches("coroner-")
+                .chars()
+                .take(4)
+                .collect::<String>()
+                .to_uppercase(),
+            d.serial
+        )),
+    );
     set("coroner_area", Cell::O(sub.name.clone()));
     set("revision", Cell::I(revision));
     set("extract_date", Cell::D(extract));
     if d.nhs_known {
-        set("nhs_number", Cell::O(if r.chance(0.1) { format!("{} {} {}", &d.person.nhs[..3], &d.person.nhs[3..6], &d.person.nhs[6..]) } else { d.person.nhs.clone() }));
+        set(
+            "nhs_number",
+            Cell::O(if r.chance(0.1) {
+                format!(
+                    "{} {} {}",
+                    &d.person.nhs[..3],
+                    &d.person.nhs[3..6],
+                    &d.person.nhs[6..]
+                )
+            } else {
+                d.person.nhs.clone()
+            }),
+        );
     }
     if d.names_known || !d.nhs_known {
         if accented && r.chance(0.4) {
@@ -39,15 +72,21 @@ pub fn case_row(world: &World, sub: &Submitter, d: &Death, extract: NaiveDate, r
     if d.age_known {
         set("age", Cell::I(i64::from(d.age)));
     }
-    set("sex", Cell::S(match (d.person.sex, r.int(0, 5)) {
-        (0, 0) => "male",
-        (0, 1) => "1",
-        (0, _) => "M",
-        (_, 0) => "female",
-        (_, 1) => "2",
-        _ => "F",
-    }));
-    set("residence_area", Cell::O(world.areas[d.area].p.code.to_string()));
+    set(
+        "sex",
+        Cell::S(match (d.person.sex, r.int(0, 5)) {
+            (0, 0) => "male",
+            (0, 1) => "1",
+            (0, _) => "M",
+            (_, 0) => "female",
+            (_, 1) => "2",
+            _ => "F",
+        }),
+    );
+    set(
+        "residence_area",
+        Cell::O(world.areas[d.area].p.code.to_string()),
+    );
     if let Some(pc) = &d.postcode {
         set("postcode", Cell::O(pc.clone()));
     }
@@ -75,14 +114,23 @@ pub fn case_row(world: &World, sub: &Submitter, d: &Death, extract: NaiveDate, r
             set("substances_present", Cell::O(d.present.join(sep)));
         }
     }
-    let names = ["known_drug_user", "injecting_history", "in_treatment", "naloxone_administered", "alone_at_time"];
+    let names = [
+        "known_drug_user",
+        "injecting_history",
+        "in_treatment",
+        "naloxone_administered",
+        "alone_at_time",
+    ];
     for (n, v) in names.iter().zip(d.circumstances) {
-        set(n, Cell::S(match (v, r.int(0, 3)) {
-            ("Y", 0) => "yes",
-            ("N", 0) => "no",
-            ("U", 0) => "",
-            (v, _) => v,
-        }));
+        set(
+            n,
+            Cell::S(match (v, r.int(0, 3)) {
+                ("Y", 0) => "yes",
+                ("N", 0) => "no",
+                ("U", 0) => "",
+                (v, _) => v,
+            }),
+        );
     }
     if let Some(p) = d.prison_days {
         set("released_from_prison_days", Cell::I(p));

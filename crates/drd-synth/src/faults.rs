@@ -9,7 +9,11 @@ use crate::rng::Stream;
 
 /// Index of a column in a source's canonical column list.
 pub fn ix(source: Source, name: &str) -> usize {
-    source.columns().iter().position(|c| c.name == name).unwrap_or_else(|| panic!("{source}: no column {name}"))
+    source
+        .columns()
+        .iter()
+        .position(|c| c.name == name)
+        .unwrap_or_else(|| panic!("{source}: no column {name}"))
 }
 
 /// What the injector needs to know about the file.
@@ -36,12 +40,21 @@ fn date_of(c: &Cell) -> Option<NaiveDate> {
 
 /// Plants `reason` in `row` and returns the column it names, or `None` if this row cannot
 /// carry that fault (the caller then tries another).
-pub fn inject(reason: ReasonCode, row: &mut [Cell], ctx: &Ctx<'_>, r: &mut Stream) -> Option<&'static str> {
+pub fn inject(
+    reason: ReasonCode,
+    row: &mut [Cell],
+    ctx: &Ctx<'_>,
+    r: &mut Stream,
+) -> Option<&'static str> {
     use ReasonCode as R;
     let s = ctx.source;
     let has = |name: &str| ctx.in_layout[ix(s, name)];
     let set = |row: &mut [Cell], name: &str, v: Cell| row[ix(s, name)] = v;
-    let area_col = if s == Source::Coroner { "residence_area" } else { "partnership_code" };
+    let area_col = if s == Source::Coroner {
+        "residence_area"
+    } else {
+        "partnership_code"
+    };
     match (reason, s) {
         (R::MissingRequiredValue, _) => {
             let req: Vec<&'static str> = s.required_columns().collect();
@@ -53,16 +66,28 @@ pub fn inject(reason: ReasonCode, row: &mut [Cell], ctx: &Ctx<'_>, r: &mut Strea
             Some(col)
         }
         (R::InvalidDate, Source::Coroner) => {
-            set(row, "date_of_death", Cell::S(*r.pick(&["31/02/2024", "2023-13-05", "1899-07-14", "30-06-2023"])));
+            set(
+                row,
+                "date_of_death",
+                Cell::S(*r.pick(&["31/02/2024", "2023-13-05", "1899-07-14", "30-06-2023"])),
+            );
             set(row, "date_of_inquest", Cell::E);
             Some("date_of_death")
         }
         (R::InvalidDate, Source::Top) => {
-            set(row, "top_date", Cell::S(*r.pick(&["2024-02-30", "31/04/2023", "2023/05/06"])));
+            set(
+                row,
+                "top_date",
+                Cell::S(*r.pick(&["2024-02-30", "31/04/2023", "2023/05/06"])),
+            );
             Some("top_date")
         }
         (R::InvalidDate, Source::Nsp) => {
-            set(row, "period_end", Cell::S(*r.pick(&["2024-04-31", "31/06/2023", "June 2023"])));
+            set(
+                row,
+                "period_end",
+                Cell::S(*r.pick(&["2024-04-31", "31/06/2023", "June 2023"])),
+            );
             Some("period_end")
         }
         (R::FutureDate, Source::Coroner) => {
@@ -81,27 +106,47 @@ pub fn inject(reason: ReasonCode, row: &mut [Cell], ctx: &Ctx<'_>, r: &mut Strea
         }
         (R::DateOrder, Source::Coroner) => {
             let dod = date_of(&row[ix(s, "date_of_death")])?;
-            set(row, "date_of_inquest", Cell::D(dod - chrono::Duration::days(r.int(3, 60))));
+            set(
+                row,
+                "date_of_inquest",
+                Cell::D(dod - chrono::Duration::days(r.int(3, 60))),
+            );
             Some("date_of_inquest")
         }
         (R::DateOrder, Source::Top) => {
             let start = date_of(&row[ix(s, "episode_start")])?;
-            set(row, "top_date", Cell::D(start - chrono::Duration::days(r.int(5, 40))));
+            set(
+                row,
+                "top_date",
+                Cell::D(start - chrono::Duration::days(r.int(5, 40))),
+            );
             Some("top_date")
         }
         (R::DateOrder, Source::Nsp) => {
             let start = date_of(&row[ix(s, "period_start")])?;
-            set(row, "period_end", Cell::D(start - chrono::Duration::days(r.int(1, 20))));
+            set(
+                row,
+                "period_end",
+                Cell::D(start - chrono::Duration::days(r.int(1, 20))),
+            );
             Some("period_end")
         }
         (R::PeriodTooLong, Source::Nsp) => {
             let start = date_of(&row[ix(s, "period_start")])?;
-            set(row, "period_end", Cell::D(start + chrono::Duration::days(r.int(120, 180))));
+            set(
+                row,
+                "period_end",
+                Cell::D(start + chrono::Duration::days(r.int(120, 180))),
+            );
             Some("period_end")
         }
         (R::InvalidNumber, Source::Coroner) => {
             if has("age") {
-                set(row, "age", Cell::S(*r.pick(&["forty", "4O", "unknown age"])));
+                set(
+                    row,
+                    "age",
+                    Cell::S(*r.pick(&["forty", "4O", "unknown age"])),
+                );
                 set(row, "date_of_birth", Cell::E);
                 Some("age")
             } else {
@@ -110,11 +155,19 @@ pub fn inject(reason: ReasonCode, row: &mut [Cell], ctx: &Ctx<'_>, r: &mut Strea
             }
         }
         (R::InvalidNumber, Source::Top) => {
-            set(row, "opiate_days", Cell::S(*r.pick(&["several", "1O", "n/k"])));
+            set(
+                row,
+                "opiate_days",
+                Cell::S(*r.pick(&["several", "1O", "n/k"])),
+            );
             Some("opiate_days")
         }
         (R::InvalidNumber, Source::Nsp) => {
-            set(row, "transactions", Cell::S(*r.pick(&["12a", "lots", "1,2,3"])));
+            set(
+                row,
+                "transactions",
+                Cell::S(*r.pick(&["12a", "lots", "1,2,3"])),
+            );
             Some("transactions")
         }
         (R::OutOfRange, Source::Coroner) => {
@@ -150,16 +203,28 @@ pub fn inject(reason: ReasonCode, row: &mut [Cell], ctx: &Ctx<'_>, r: &mut Strea
             Some("stage")
         }
         (R::InvalidCode, Source::Nsp) => {
-            set(row, "site_type", Cell::S(*r.pick(&["clinic", "hospital", "shop"])));
+            set(
+                row,
+                "site_type",
+                Cell::S(*r.pick(&["clinic", "hospital", "shop"])),
+            );
             Some("site_type")
         }
         (R::InvalidGssCode, _) => {
-            set(row, area_col, Cell::S(*r.pick(&["E0800002", "Birmingham", "E080000255", "e08000025"])));
+            set(
+                row,
+                area_col,
+                Cell::S(*r.pick(&["E0800002", "Birmingham", "E080000255", "e08000025"])),
+            );
             Some(area_col)
         }
         (R::UnknownArea, _) => {
             // GSS-shaped but not in the 2021 vintage; Welsh codes too, as no Welsh vintage is loaded.
-            set(row, area_col, Cell::S(*r.pick(&["E06000099", "W06000015", "E10000099"])));
+            set(
+                row,
+                area_col,
+                Cell::S(*r.pick(&["E06000099", "W06000015", "E10000099"])),
+            );
             Some(area_col)
         }
         (R::NotAuthorisedForArea, _) => {
@@ -181,7 +246,11 @@ pub fn inject(reason: ReasonCode, row: &mut [Cell], ctx: &Ctx<'_>, r: &mut Strea
             if !has("postcode") {
                 return None;
             }
-            set(row, "postcode", Cell::S(*r.pick(&["NOT KNOWN", "B70 7CQ", "12345", "NFA"])));
+            set(
+                row,
+                "postcode",
+                Cell::S(*r.pick(&["NOT KNOWN", "B70 7CQ", "12345", "NFA"])),
+            );
             Some("postcode")
         }
         (R::MissingAgeAndDob, Source::Coroner) => {
@@ -211,5 +280,10 @@ pub fn inject(reason: ReasonCode, row: &mut [Cell], ctx: &Ctx<'_>, r: &mut Strea
 /// Row-level codes that can be planted in a source (not the whole-file ones, and not
 /// `duplicate_key_in_file`, which the writer plants by repeating a row).
 pub fn row_reasons(source: Source) -> Vec<ReasonCode> {
-    ReasonCode::ALL.into_iter().filter(|r| !r.is_whole_file() && *r != ReasonCode::DuplicateKeyInFile && r.can_occur_in(source)).collect()
+    ReasonCode::ALL
+        .into_iter()
+        .filter(|r| {
+            !r.is_whole_file() && *r != ReasonCode::DuplicateKeyInFile && r.can_occur_in(source)
+        })
+        .collect()
 }

@@ -55,7 +55,9 @@ impl Scale {
         match s.trim().to_ascii_lowercase().as_str() {
             "small" => Ok(Scale::Small),
             "national" => Ok(Scale::National),
-            other => Err(Error::Config(format!("unknown scale '{other}': expected small or national"))),
+            other => Err(Error::Config(format!(
+                "unknown scale '{other}': expected small or national"
+            ))),
         }
     }
 
@@ -85,10 +87,16 @@ impl Config {
     /// Checks the configuration before anything is written.
     pub fn validate(&self) -> Result<(), Error> {
         if self.years == 0 || self.years > 30 {
-            return Err(Error::Config(format!("--years {} is out of range: expected 1 to 30", self.years)));
+            return Err(Error::Config(format!(
+                "--years {} is out of range: expected 1 to 30",
+                self.years
+            )));
         }
         if !(1950..=2999).contains(&self.end_year) {
-            return Err(Error::Config(format!("--end-year {} is out of range: expected 1950 to 2999", self.end_year)));
+            return Err(Error::Config(format!(
+                "--end-year {} is out of range: expected 1950 to 2999",
+                self.end_year
+            )));
         }
         Ok(())
     }
@@ -96,7 +104,12 @@ impl Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { seed: 7, years: 7, scale: Scale::Small, end_year: DEFAULT_END_YEAR }
+        Config {
+            seed: 7,
+            years: 7,
+            scale: Scale::Small,
+            end_year: DEFAULT_END_YEAR,
+        }
     }
 }
 
@@ -229,10 +242,19 @@ impl Truth {
         let mut deaths = deaths::all_deaths(&world, cfg.seed, &coroners);
         // The revised coroner withdraws one case reported in error (formats.md, `withdrawn`).
         let (x1, x2) = revised_extract_dates(&world);
-        if let Some(d) = deaths[REVISED_CORONER].iter_mut().find(|d| d.date_of_death.year_ce().1 as i32 == world.end_year && d.date_of_death <= x1 && !d.concluded_by(x2) && !d.cluster) {
+        if let Some(d) = deaths[REVISED_CORONER].iter_mut().find(|d| {
+            d.date_of_death.year_ce().1 as i32 == world.end_year
+                && d.date_of_death <= x1
+                && !d.concluded_by(x2)
+                && !d.cluster
+        }) {
             d.withdrawn = true;
         }
-        Ok(Truth { world, coroners, deaths })
+        Ok(Truth {
+            world,
+            coroners,
+            deaths,
+        })
     }
 
     /// The extract date most submitters use: 31 January after the last year.
@@ -251,7 +273,10 @@ fn extract_date(world: &World) -> NaiveDate {
 pub const REVISED_CORONER: usize = 1;
 
 fn revised_extract_dates(world: &World) -> (NaiveDate, NaiveDate) {
-    (NaiveDate::from_ymd_opt(world.end_year, 9, 30).unwrap_or(NaiveDate::MIN), extract_date(world))
+    (
+        NaiveDate::from_ymd_opt(world.end_year, 9, 30).unwrap_or(NaiveDate::MIN),
+        extract_date(world),
+    )
 }
 
 /// A job's output.
@@ -287,9 +312,12 @@ pub fn generate(cfg: &Config, out_dir: &Path) -> Result<Manifest, Error> {
     jobs.extend((0..truth.coroners.len()).map(Job::Coroner));
     jobs.extend([Source::Coroner, Source::Top, Source::Nsp].map(Job::WholeFile));
 
-    let results: Vec<Mutex<Option<Result<JobOut, Error>>>> = jobs.iter().map(|_| Mutex::new(None)).collect();
+    let results: Vec<Mutex<Option<Result<JobOut, Error>>>> =
+        jobs.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, 8);
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| {
@@ -301,7 +329,9 @@ pub fn generate(cfg: &Config, out_dir: &Path) -> Result<Manifest, Error> {
                         Job::Coroner(c) => write_coroner(cfg, &truth, *c, out_dir),
                         Job::Top(p) => write_top(cfg, &truth, &tops, *p, out_dir),
                         Job::Nsp(s, y) => write_nsp(cfg, world, &nsps, *s, *y, out_dir),
-                        Job::WholeFile(s) => write_whole_file_faults(cfg, &truth, &tops, &nsps, *s, out_dir),
+                        Job::WholeFile(s) => {
+                            write_whole_file_faults(cfg, &truth, &tops, &nsps, *s, out_dir)
+                        }
                     };
                     if let Ok(mut slot) = results[i].lock() {
                         *slot = Some(r);
@@ -315,15 +345,28 @@ pub fn generate(cfg: &Config, out_dir: &Path) -> Result<Manifest, Error> {
         generator: format!("drd-synth {}", env!("CARGO_PKG_VERSION")),
         config: *cfg,
         first_year: world.first_year,
-        submitters: truth.coroners.iter().chain(&tops).chain(&nsps).cloned().collect(),
+        submitters: truth
+            .coroners
+            .iter()
+            .chain(&tops)
+            .chain(&nsps)
+            .cloned()
+            .collect(),
         files: Vec::new(),
         faults: Vec::new(),
         withdrawn: None,
         nitazene_cluster: cluster_summary(&truth),
-        reference: REFERENCE_FILES.iter().map(|s| format!("reference/{s}")).collect(),
+        reference: REFERENCE_FILES
+            .iter()
+            .map(|s| format!("reference/{s}"))
+            .collect(),
     };
     for slot in results {
-        let out = slot.into_inner().ok().flatten().ok_or_else(|| Error::Config("a generator thread failed".into()))??;
+        let out = slot
+            .into_inner()
+            .ok()
+            .flatten()
+            .ok_or_else(|| Error::Config("a generator thread failed".into()))??;
         manifest.files.extend(out.files);
         manifest.faults.extend(out.faults);
         if out.withdrawn.is_some() {
@@ -337,20 +380,45 @@ pub fn generate(cfg: &Config, out_dir: &Path) -> Result<Manifest, Error> {
 }
 
 fn cluster_summary(truth: &Truth) -> Cluster {
-    let dates: Vec<NaiveDate> = truth.deaths.iter().flatten().filter(|d| d.cluster).map(|d| d.date_of_death).collect();
-    Cluster { region_code: deaths::CLUSTER_REGION.into(), deaths: dates.len(), first: dates.iter().min().copied(), last: dates.iter().max().copied() }
+    let dates: Vec<NaiveDate> = truth
+        .deaths
+        .iter()
+        .flatten()
+        .filter(|d| d.cluster)
+        .map(|d| d.date_of_death)
+        .collect();
+    Cluster {
+        region_code: deaths::CLUSTER_REGION.into(),
+        deaths: dates.len(),
+        first: dates.iter().min().copied(),
+        last: dates.iter().max().copied(),
+    }
 }
 
 fn mkdir(p: &Path) -> Result<(), Error> {
-    std::fs::create_dir_all(p).map_err(|source| Error::Io { path: p.to_path_buf(), source })
+    std::fs::create_dir_all(p).map_err(|source| Error::Io {
+        path: p.to_path_buf(),
+        source,
+    })
 }
 
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
-    move |source| Error::Io { path: path.to_path_buf(), source }
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Reference files written alongside the extracts.
-pub const REFERENCE_FILES: [&str; 7] = ["partnerships_2021.csv", "comparator_groups.csv", "population.csv", "pwid_estimates.csv", "substances.csv", "case_definitions.csv", "esp2013.csv"];
+pub const REFERENCE_FILES: [&str; 7] = [
+    "partnerships_2021.csv",
+    "comparator_groups.csv",
+    "population.csv",
+    "pwid_estimates.csv",
+    "substances.csv",
+    "case_definitions.csv",
+    "esp2013.csv",
+];
 
 /// The shipped substance lookup.
 pub const SUBSTANCES_CSV: &str = include_str!("../../../reference/substances.csv");
@@ -394,7 +462,13 @@ fn style_for(source: Source, i: usize) -> Style {
             }
             s.crlf |= i % 3 == 0;
             s.uk_dates = i % 5 == 2;
-            s.headers = if i % 6 == 3 { HeaderStyle::Title } else if i % 9 == 5 { HeaderStyle::UpperHyphen } else { HeaderStyle::Snake };
+            s.headers = if i % 6 == 3 {
+                HeaderStyle::Title
+            } else if i % 9 == 5 {
+                HeaderStyle::UpperHyphen
+            } else {
+                HeaderStyle::Snake
+            };
         }
         Source::Top => {
             match i % 7 {
@@ -407,9 +481,17 @@ fn style_for(source: Source, i: usize) -> Style {
                 _ => {}
             }
             s.uk_dates = i % 6 == 3;
-            s.encoding = if s.format == Format::Csv && i % 5 == 1 { Encoding::Utf8Bom } else { Encoding::Utf8 };
+            s.encoding = if s.format == Format::Csv && i % 5 == 1 {
+                Encoding::Utf8Bom
+            } else {
+                Encoding::Utf8
+            };
             s.crlf = s.format == Format::Csv && i % 4 == 2;
-            s.headers = if i % 8 == 6 { HeaderStyle::Title } else { HeaderStyle::Snake };
+            s.headers = if i % 8 == 6 {
+                HeaderStyle::Title
+            } else {
+                HeaderStyle::Snake
+            };
         }
         Source::Nsp => {
             match i {
@@ -419,7 +501,11 @@ fn style_for(source: Source, i: usize) -> Style {
             }
             s.uk_dates = i == 3;
             s.crlf = i == 2;
-            s.headers = if i == 4 { HeaderStyle::UpperHyphen } else { HeaderStyle::Snake };
+            s.headers = if i == 4 {
+                HeaderStyle::UpperHyphen
+            } else {
+                HeaderStyle::Snake
+            };
         }
     }
     if s.format != Format::Csv {
@@ -441,9 +527,15 @@ fn layout_for(source: Source, i: usize) -> (Vec<usize>, bool) {
             }
             match source {
                 // Some coroners send no names or postcode, one no extract date or revision.
-                Source::Coroner => !(i % 5 == 3 && matches!(name, "surname" | "forenames" | "postcode" | "alone_at_time")) && !(i % 11 == 6 && matches!(name, "extract_date" | "revision")),
+                Source::Coroner => {
+                    !(i % 5 == 3
+                        && matches!(name, "surname" | "forenames" | "postcode" | "alone_at_time"))
+                        && !(i % 11 == 6 && matches!(name, "extract_date" | "revision"))
+                }
                 Source::Top => !(i % 5 == 4 && matches!(name, "revision" | "education_days")),
-                Source::Nsp => !(i == 4 && matches!(name, "foil_packs" | "pipes_issued" | "revision")),
+                Source::Nsp => {
+                    !(i == 4 && matches!(name, "foil_packs" | "pipes_issued" | "revision"))
+                }
             }
         })
         .collect();
@@ -471,11 +563,28 @@ struct FaultyWriter<'a> {
     n: u64,
 }
 
-const NOTES: &[&str] = &["", "", "", "Family liaison: contact via solicitor, \"urgent\"", "Toxicology delayed,\nlab backlog", "Referred from neighbouring area, see file"];
+const NOTES: &[&str] = &[
+    "",
+    "",
+    "",
+    "Family liaison: contact via solicitor, \"urgent\"",
+    "Toxicology delayed,\nlab backlog",
+    "Referred from neighbouring area, see file",
+];
 
 impl<'a> FaultyWriter<'a> {
     #[allow(clippy::too_many_arguments)]
-    fn create(out_dir: &Path, rel: String, source: Source, sub_index: usize, style: Style, foreign_area: String, showcase: bool, r: Stream, faults: &'a mut Vec<Fault>) -> Result<Self, Error> {
+    fn create(
+        out_dir: &Path,
+        rel: String,
+        source: Source,
+        sub_index: usize,
+        style: Style,
+        foreign_area: String,
+        showcase: bool,
+        r: Stream,
+        faults: &'a mut Vec<Fault>,
+    ) -> Result<Self, Error> {
         let (layout, notes) = layout_for(source, sub_index);
         let mut headers: Vec<&str> = layout.iter().map(|&c| source.columns()[c].name).collect();
         if notes {
@@ -490,8 +599,25 @@ impl<'a> FaultyWriter<'a> {
         for &c in &layout {
             in_layout[c] = true;
         }
-        let pending = if showcase { faults::row_reasons(source) } else { Vec::new() };
-        Ok(FaultyWriter { w, rel, source, layout, in_layout, notes, foreign_area, pending, dup_pending: showcase, r, faults, n: 0 })
+        let pending = if showcase {
+            faults::row_reasons(source)
+        } else {
+            Vec::new()
+        };
+        Ok(FaultyWriter {
+            w,
+            rel,
+            source,
+            layout,
+            in_layout,
+            notes,
+            foreign_area,
+            pending,
+            dup_pending: showcase,
+            r,
+            faults,
+            n: 0,
+        })
     }
 
     fn emit(&mut self, row: &[Cell]) -> Result<(), Error> {
@@ -500,7 +626,10 @@ impl<'a> FaultyWriter<'a> {
             cells.push(Cell::S(*self.r.pick(NOTES)));
         }
         self.n += 1;
-        self.w.row(&cells).map_err(|e| Error::Io { path: PathBuf::from(&self.rel), source: e })
+        self.w.row(&cells).map_err(|e| Error::Io {
+            path: PathBuf::from(&self.rel),
+            source: e,
+        })
     }
 
     fn write(&mut self, mut row: Vec<Cell>) -> Result<(), Error> {
@@ -508,15 +637,28 @@ impl<'a> FaultyWriter<'a> {
         let random_fault = !showcase_turn && self.r.chance(FAULT_RATE);
         if showcase_turn || random_fault {
             let reasons = faults::row_reasons(self.source);
-            let reason = if showcase_turn { self.pending[0] } else { *self.r.pick(&reasons) };
-            let ctx = faults::Ctx { source: self.source, foreign_area: &self.foreign_area, in_layout: &self.in_layout };
+            let reason = if showcase_turn {
+                self.pending[0]
+            } else {
+                *self.r.pick(&reasons)
+            };
+            let ctx = faults::Ctx {
+                source: self.source,
+                foreign_area: &self.foreign_area,
+                in_layout: &self.in_layout,
+            };
             let mut trial = row.clone();
             if let Some(col) = faults::inject(reason, &mut trial, &ctx, &mut self.r) {
                 if showcase_turn {
                     self.pending.remove(0);
                 }
                 self.emit(&trial)?;
-                self.faults.push(Fault { file: self.rel.clone(), row: Some(self.n), column: Some(col.to_string()), reason });
+                self.faults.push(Fault {
+                    file: self.rel.clone(),
+                    row: Some(self.n),
+                    column: Some(col.to_string()),
+                    reason,
+                });
                 return Ok(());
             }
             if showcase_turn {
@@ -531,7 +673,12 @@ impl<'a> FaultyWriter<'a> {
             let first = self.n;
             self.emit(&row)?;
             for rown in [first, self.n] {
-                self.faults.push(Fault { file: self.rel.clone(), row: Some(rown), column: None, reason: ReasonCode::DuplicateKeyInFile });
+                self.faults.push(Fault {
+                    file: self.rel.clone(),
+                    row: Some(rown),
+                    column: None,
+                    reason: ReasonCode::DuplicateKeyInFile,
+                });
             }
             return Ok(());
         }
@@ -539,8 +686,17 @@ impl<'a> FaultyWriter<'a> {
         self.emit(&row)
     }
 
-    fn finish(self, source: &'static str, submitter: &str, style: Style, extract_date: Option<NaiveDate>) -> Result<FileRecord, Error> {
-        let rows = self.w.finish().map_err(|e| Error::Io { path: PathBuf::from(&self.rel), source: e })?;
+    fn finish(
+        self,
+        source: &'static str,
+        submitter: &str,
+        style: Style,
+        extract_date: Option<NaiveDate>,
+    ) -> Result<FileRecord, Error> {
+        let rows = self.w.finish().map_err(|e| Error::Io {
+            path: PathBuf::from(&self.rel),
+            source: e,
+        })?;
         Ok(FileRecord {
             path: self.rel,
             source,
@@ -552,14 +708,23 @@ impl<'a> FaultyWriter<'a> {
             crlf: style.crlf,
             rows: Some(rows),
             extract_date,
-            unknown_columns: if self.notes { vec!["notes".into()] } else { Vec::new() },
+            unknown_columns: if self.notes {
+                vec!["notes".into()]
+            } else {
+                Vec::new()
+            },
             expect_rejected: None,
         })
     }
 }
 
 fn foreign_area(world: &World, sub: &Submitter) -> String {
-    world.areas.iter().find(|a| !sub.area_idx.contains(&a.idx)).map(|a| a.p.code.to_string()).unwrap_or_default()
+    world
+        .areas
+        .iter()
+        .find(|a| !sub.area_idx.contains(&a.idx))
+        .map(|a| a.p.code.to_string())
+        .unwrap_or_default()
 }
 
 fn write_coroner(cfg: &Config, truth: &Truth, c: usize, out_dir: &Path) -> Result<JobOut, Error> {
@@ -574,7 +739,12 @@ fn write_coroner(cfg: &Config, truth: &Truth, c: usize, out_dir: &Path) -> Resul
     let mut extracts: Vec<(NaiveDate, Vec<(usize, i64, bool)>)> = Vec::new();
     if c == REVISED_CORONER {
         let (x1, _) = revised_extract_dates(world);
-        let first: Vec<(usize, i64, bool)> = deaths.iter().enumerate().filter(|(_, d)| d.date_of_death <= x1).map(|(i, _)| (i, 1, false)).collect();
+        let first: Vec<(usize, i64, bool)> = deaths
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| d.date_of_death <= x1)
+            .map(|(i, _)| (i, 1, false))
+            .collect();
         let mut second = Vec::new();
         for (i, d) in deaths.iter().enumerate() {
             if d.date_of_death > x2 {
@@ -584,36 +754,67 @@ fn write_coroner(cfg: &Config, truth: &Truth, c: usize, out_dir: &Path) -> Resul
                 second.push((i, 1, false));
             } else if d.withdrawn {
                 second.push((i, 2, true));
-            } else if (d.concluded_by(x2) && !d.concluded_by(x1)) || (d.toxicology_date <= x2 && d.toxicology_date > x1) {
+            } else if (d.concluded_by(x2) && !d.concluded_by(x1))
+                || (d.toxicology_date <= x2 && d.toxicology_date > x1)
+            {
                 second.push((i, 2, false));
             }
         }
         extracts.push((x1, first));
         extracts.push((x2, second));
     } else {
-        extracts.push((x2, deaths.iter().enumerate().filter(|(_, d)| d.date_of_death <= x2).map(|(i, _)| (i, 1, false)).collect()));
+        extracts.push((
+            x2,
+            deaths
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| d.date_of_death <= x2)
+                .map(|(i, _)| (i, 1, false))
+                .collect(),
+        ));
     }
     for (k, (x, cases)) in extracts.into_iter().enumerate() {
         let rel = format!("coroner/{}/extract-{x}.{}", sub.id, style.extension());
         let r = stream(cfg.seed, "coroner", &sub.id, 10_000 + k as i32);
-        let mut fw = FaultyWriter::create(out_dir, rel.clone(), Source::Coroner, c, style, foreign_area(world, sub), showcase && k == 0, r, &mut out.faults)?;
+        let mut fw = FaultyWriter::create(
+            out_dir,
+            rel.clone(),
+            Source::Coroner,
+            c,
+            style,
+            foreign_area(world, sub),
+            showcase && k == 0,
+            r,
+            &mut out.faults,
+        )?;
         let mut rr = stream(cfg.seed, "coroner-values", &sub.id, 10_000 + k as i32);
         for (i, rev, withdrawn) in cases {
-            let row = coroner::case_row(world, sub, &deaths[i], x, rev, withdrawn, accented, &mut rr);
+            let row =
+                coroner::case_row(world, sub, &deaths[i], x, rev, withdrawn, accented, &mut rr);
             if withdrawn {
                 // The withdrawal itself is never a planted fault.
                 fw.emit(&row)?;
-                out.withdrawn = Some(RowRef { file: rel.clone(), row: fw.n });
+                out.withdrawn = Some(RowRef {
+                    file: rel.clone(),
+                    row: fw.n,
+                });
                 continue;
             }
             fw.write(row)?;
         }
-        out.files.push(fw.finish("coroner", &sub.id, style, Some(x))?);
+        out.files
+            .push(fw.finish("coroner", &sub.id, style, Some(x))?);
     }
     Ok(out)
 }
 
-fn write_top(cfg: &Config, truth: &Truth, tops: &[Submitter], p: usize, out_dir: &Path) -> Result<JobOut, Error> {
+fn write_top(
+    cfg: &Config,
+    truth: &Truth,
+    tops: &[Submitter],
+    p: usize,
+    out_dir: &Path,
+) -> Result<JobOut, Error> {
     let world = &truth.world;
     let sub = &tops[p];
     let style = style_for(Source::Top, p);
@@ -622,8 +823,22 @@ fn write_top(cfg: &Config, truth: &Truth, tops: &[Submitter], p: usize, out_dir:
     let x = NaiveDate::from_ymd_opt(world.end_year + 1, 1, 15).unwrap_or(NaiveDate::MIN);
     let rel = format!("top/{}/top-extract-{x}.{}", sub.id, style.extension());
     let r = stream(cfg.seed, "top-faults", &sub.id, 0);
-    let mut fw = FaultyWriter::create(out_dir, rel, Source::Top, p, style, foreign_area(world, sub), p == 0, r, &mut out.faults)?;
-    let k_total: f64 = world.areas.iter().map(|a| world.adults(a, world.end_year - 2) * a.prevalence).sum();
+    let mut fw = FaultyWriter::create(
+        out_dir,
+        rel,
+        Source::Top,
+        p,
+        style,
+        foreign_area(world, sub),
+        p == 0,
+        r,
+        &mut out.faults,
+    )?;
+    let k_total: f64 = world
+        .areas
+        .iter()
+        .map(|a| world.adults(a, world.end_year - 2) * a.prevalence)
+        .sum();
     let k = top::NATIONAL_NEW_EPISODES * cfg.scale.top_fraction() / k_total;
     let prefix = format!("C{:02}", p + 1);
     let mut next_ref = 0u64;
@@ -632,8 +847,24 @@ fn write_top(cfg: &Config, truth: &Truth, tops: &[Submitter], p: usize, out_dir:
         let mut r = stream(cfg.seed, "top", &sub.id, y);
         let mut eps = Vec::new();
         for &ai in &sub.area_idx {
-            let share = if national { 0.3 } else if served_by_charity(ai) { 0.7 } else { 1.0 };
-            eps.extend(top::episodes(world, cfg.seed, &world.areas[ai], y, share, k, &mut r, &mut next_ref, &prefix));
+            let share = if national {
+                0.3
+            } else if served_by_charity(ai) {
+                0.7
+            } else {
+                1.0
+            };
+            eps.extend(top::episodes(
+                world,
+                cfg.seed,
+                &world.areas[ai],
+                y,
+                share,
+                k,
+                &mut r,
+                &mut next_ref,
+                &prefix,
+            ));
         }
         if !national {
             for d in truth.deaths.iter().flatten() {
@@ -654,19 +885,41 @@ fn write_top(cfg: &Config, truth: &Truth, tops: &[Submitter], p: usize, out_dir:
     Ok(out)
 }
 
-fn write_nsp(cfg: &Config, world: &World, nsps: &[Submitter], s: usize, y: i32, out_dir: &Path) -> Result<JobOut, Error> {
+fn write_nsp(
+    cfg: &Config,
+    world: &World,
+    nsps: &[Submitter],
+    s: usize,
+    y: i32,
+    out_dir: &Path,
+) -> Result<JobOut, Error> {
     let sub = &nsps[s];
     let style = style_for(Source::Nsp, s);
     let mut out = JobOut::default();
     let rel = format!("nsp/{}/returns-{y}.{}", sub.id, style.extension());
     let r = stream(cfg.seed, "nsp-faults", &sub.id, y);
-    let mut fw = FaultyWriter::create(out_dir, rel, Source::Nsp, s, style, foreign_area(world, sub), s == 0 && y == world.end_year, r, &mut out.faults)?;
+    let mut fw = FaultyWriter::create(
+        out_dir,
+        rel,
+        Source::Nsp,
+        s,
+        style,
+        foreign_area(world, sub),
+        s == 0 && y == world.end_year,
+        r,
+        &mut out.faults,
+    )?;
     let mut r = stream(cfg.seed, "nsp", &sub.id, y);
     for &ai in &sub.area_idx {
         for site in nsp::sites(world, &world.areas[ai]) {
             for m in 1..=12u32 {
                 let start = NaiveDate::from_ymd_opt(y, m, 1).unwrap_or(NaiveDate::MIN);
-                let end = if m == 12 { NaiveDate::from_ymd_opt(y, 12, 31) } else { NaiveDate::from_ymd_opt(y, m + 1, 1).and_then(|d| d.pred_opt()) }.unwrap_or(NaiveDate::MIN);
+                let end = if m == 12 {
+                    NaiveDate::from_ymd_opt(y, 12, 31)
+                } else {
+                    NaiveDate::from_ymd_opt(y, m + 1, 1).and_then(|d| d.pred_opt())
+                }
+                .unwrap_or(NaiveDate::MIN);
                 fw.write(nsp::return_row(world, &site, start, end, &mut r))?;
             }
         }
@@ -676,7 +929,14 @@ fn write_nsp(cfg: &Config, world: &World, nsps: &[Submitter], s: usize, y: i32, 
 }
 
 /// Two whole-file faults per source: a file missing a required column, and an unreadable file.
-fn write_whole_file_faults(cfg: &Config, truth: &Truth, tops: &[Submitter], nsps: &[Submitter], source: Source, out_dir: &Path) -> Result<JobOut, Error> {
+fn write_whole_file_faults(
+    cfg: &Config,
+    truth: &Truth,
+    tops: &[Submitter],
+    nsps: &[Submitter],
+    source: Source,
+    out_dir: &Path,
+) -> Result<JobOut, Error> {
     let world = &truth.world;
     let mut out = JobOut::default();
     let (sub, dropped, unreadable_name, unreadable): (&Submitter, &str, &str, &[u8]) = match source {
@@ -691,23 +951,49 @@ fn write_whole_file_faults(cfg: &Config, truth: &Truth, tops: &[Submitter], nsps
     if let Some(parent) = path.parent() {
         mkdir(parent)?;
     }
-    let headers: Vec<&str> = source.columns().iter().map(|c| c.name).filter(|n| *n != dropped).collect();
+    let headers: Vec<&str> = source
+        .columns()
+        .iter()
+        .map(|c| c.name)
+        .filter(|n| *n != dropped)
+        .collect();
     let mut w = TableWriter::create(&path, Style::PLAIN, &headers).map_err(io_err(&path))?;
     let mut r = stream(cfg.seed, "whole-file", source.code(), 0);
-    let keep: Vec<usize> = (0..source.columns().len()).filter(|&c| source.columns()[c].name != dropped).collect();
+    let keep: Vec<usize> = (0..source.columns().len())
+        .filter(|&c| source.columns()[c].name != dropped)
+        .collect();
     let rows: Vec<Vec<Cell>> = match source {
-        Source::Coroner => truth.deaths[2].iter().take(12).map(|d| coroner::case_row(world, sub, d, extract_date(world), 1, false, false, &mut r)).collect(),
+        Source::Coroner => truth.deaths[2]
+            .iter()
+            .take(12)
+            .map(|d| coroner::case_row(world, sub, d, extract_date(world), 1, false, false, &mut r))
+            .collect(),
         Source::Top => {
             let mut next = 0;
-            let eps = top::episodes(world, cfg.seed, &world.areas[sub.area_idx[0]], world.end_year, 0.05, 0.002, &mut r, &mut next, "L");
-            eps.iter().flat_map(|e| top::top_rows(world, e, &sub.id, extract_date(world), false, &mut r)).take(12).collect()
+            let eps = top::episodes(
+                world,
+                cfg.seed,
+                &world.areas[sub.area_idx[0]],
+                world.end_year,
+                0.05,
+                0.002,
+                &mut r,
+                &mut next,
+                "L",
+            );
+            eps.iter()
+                .flat_map(|e| top::top_rows(world, e, &sub.id, extract_date(world), false, &mut r))
+                .take(12)
+                .collect()
         }
         Source::Nsp => {
             let site = &nsp::sites(world, &world.areas[sub.area_idx[0]])[0];
             (1..=6u32)
                 .map(|m| {
                     let s = NaiveDate::from_ymd_opt(world.end_year, m, 1).unwrap_or(NaiveDate::MIN);
-                    let e = NaiveDate::from_ymd_opt(world.end_year, m + 1, 1).and_then(|d| d.pred_opt()).unwrap_or(NaiveDate::MIN);
+                    let e = NaiveDate::from_ymd_opt(world.end_year, m + 1, 1)
+                        .and_then(|d| d.pred_opt())
+                        .unwrap_or(NaiveDate::MIN);
                     nsp::return_row(world, site, s, e, &mut r)
                 })
                 .collect()
@@ -732,11 +1018,22 @@ fn write_whole_file_faults(cfg: &Config, truth: &Truth, tops: &[Submitter], nsps
         unknown_columns: Vec::new(),
         expect_rejected: Some(ReasonCode::MissingRequiredColumn),
     });
-    out.faults.push(Fault { file: rel, row: None, column: Some(dropped.to_string()), reason: ReasonCode::MissingRequiredColumn });
+    out.faults.push(Fault {
+        file: rel,
+        row: None,
+        column: Some(dropped.to_string()),
+        reason: ReasonCode::MissingRequiredColumn,
+    });
     let rel = format!("{dir}/{unreadable_name}");
     let path = out_dir.join(&rel);
     std::fs::write(&path, unreadable).map_err(io_err(&path))?;
-    let format = if unreadable_name.ends_with(".xlsx") { Format::Xlsx } else if unreadable_name.ends_with(".ndjson") { Format::Ndjson } else { Format::Csv };
+    let format = if unreadable_name.ends_with(".xlsx") {
+        Format::Xlsx
+    } else if unreadable_name.ends_with(".ndjson") {
+        Format::Ndjson
+    } else {
+        Format::Csv
+    };
     out.files.push(FileRecord {
         path: rel.clone(),
         source: source_str(source),
@@ -751,7 +1048,12 @@ fn write_whole_file_faults(cfg: &Config, truth: &Truth, tops: &[Submitter], nsps
         unknown_columns: Vec::new(),
         expect_rejected: Some(ReasonCode::UnreadableFile),
     });
-    out.faults.push(Fault { file: rel, row: None, column: None, reason: ReasonCode::UnreadableFile });
+    out.faults.push(Fault {
+        file: rel,
+        row: None,
+        column: None,
+        reason: ReasonCode::UnreadableFile,
+    });
     Ok(out)
 }
 

@@ -27,18 +27,42 @@ pub struct Site {
 
 /// The sites of an area (seed-independent).
 pub fn sites(world: &World, area: &Area) -> Vec<Site> {
-    let n = (world.adults(area, world.first_year) / 12_000.0).round().max(1.0) as usize;
+    let n = (world.adults(area, world.first_year) / 12_000.0)
+        .round()
+        .max(1.0) as usize;
     let mut out: Vec<Site> = (0..n)
         .map(|k| {
-            let h = |w: &str| unit(hash_keys(&[area.p.code.as_str().as_bytes(), &k.to_le_bytes(), w.as_bytes()]));
+            let h = |w: &str| {
+                unit(hash_keys(&[
+                    area.p.code.as_str().as_bytes(),
+                    &k.to_le_bytes(),
+                    w.as_bytes(),
+                ]))
+            };
             let x = h("type");
-            let kind = if x < 0.8 { "pharmacy" } else if x < 0.9 { "specialist" } else if x < 0.95 { "outreach" } else if x < 0.98 { "mobile" } else { "vending" };
+            let kind = if x < 0.8 {
+                "pharmacy"
+            } else if x < 0.9 {
+                "specialist"
+            } else if x < 0.95 {
+                "outreach"
+            } else if x < 0.98 {
+                "mobile"
+            } else {
+                "vending"
+            };
             let weight = match kind {
                 "specialist" => 6.0,
                 "outreach" | "mobile" => 2.5,
                 _ => 1.0,
             } * (0.5 + h("size"));
-            Site { code: format!("{}-S{:03}", &area.p.code.as_str()[3..], k + 1), kind, area: area.idx, weight, records_clients: kind != "pharmacy" || h("clients") < 0.3 }
+            Site {
+                code: format!("{}-S{:03}", &area.p.code.as_str()[3..], k + 1),
+                kind,
+                area: area.idx,
+                weight,
+                records_clients: kind != "pharmacy" || h("clients") < 0.3,
+            }
         })
         .collect();
     let total: f64 = out.iter().map(|s| s.weight).sum();
@@ -49,7 +73,13 @@ pub fn sites(world: &World, area: &Area) -> Vec<Site> {
 }
 
 /// One monthly return.
-pub fn return_row(world: &World, site: &Site, month_start: NaiveDate, month_end: NaiveDate, r: &mut Stream) -> Vec<Cell> {
+pub fn return_row(
+    world: &World,
+    site: &Site,
+    month_start: NaiveDate,
+    month_end: NaiveDate,
+    r: &mut Stream,
+) -> Vec<Cell> {
     let s = Source::Nsp;
     let area = &world.areas[site.area];
     let year = chrono::Datelike::year(&month_start);
@@ -69,21 +99,45 @@ pub fn return_row(world: &World, site: &Site, month_start: NaiveDate, month_end:
     if site.records_clients {
         let clients = ((tx as f64) * (0.35 + 0.2 * r.f())).round() as i64;
         set("clients", Cell::I(clients));
-        set("new_clients", Cell::I(((clients as f64) * 0.1 * r.f()).round() as i64));
+        set(
+            "new_clients",
+            Cell::I(((clients as f64) * 0.1 * r.f()).round() as i64),
+        );
     }
     set("syringe_sets_issued", Cell::I(sets));
-    set("needles_issued", Cell::I((sets as f64 * 0.3 * r.f()).round() as i64));
+    set(
+        "needles_issued",
+        Cell::I((sets as f64 * 0.3 * r.f()).round() as i64),
+    );
     let bins = (tx as f64 * 0.3).round() as i64;
     set("sharps_bins_issued", Cell::I(bins));
-    set("sharps_bins_returned", Cell::I((bins as f64 * (0.4 + 0.4 * r.f())).round() as i64));
-    set("foil_packs", Cell::I((tx as f64 * 0.2 * r.f()).round() as i64));
-    set("pipes_issued", Cell::I((tx as f64 * 0.05 * r.f()).round() as i64));
-    set("naloxone_kits_issued", Cell::I(r.poisson(tx as f64 * 0.03) as i64));
+    set(
+        "sharps_bins_returned",
+        Cell::I((bins as f64 * (0.4 + 0.4 * r.f())).round() as i64),
+    );
+    set(
+        "foil_packs",
+        Cell::I((tx as f64 * 0.2 * r.f()).round() as i64),
+    );
+    set(
+        "pipes_issued",
+        Cell::I((tx as f64 * 0.05 * r.f()).round() as i64),
+    );
+    set(
+        "naloxone_kits_issued",
+        Cell::I(r.poisson(tx as f64 * 0.03) as i64),
+    );
     if site.kind != "pharmacy" {
         let offered = r.poisson(tx as f64 * 0.08) as i64;
         set("bbv_tests_offered", Cell::I(offered));
-        set("bbv_tests_done", Cell::I((offered as f64 * (0.5 + 0.4 * r.f())).floor() as i64));
-        set("referrals_to_treatment", Cell::I(r.poisson(tx as f64 * 0.02) as i64));
+        set(
+            "bbv_tests_done",
+            Cell::I((offered as f64 * (0.5 + 0.4 * r.f())).floor() as i64),
+        );
+        set(
+            "referrals_to_treatment",
+            Cell::I(r.poisson(tx as f64 * 0.02) as i64),
+        );
     }
     row
 }

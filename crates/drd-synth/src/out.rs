@@ -83,7 +83,14 @@ pub struct Style {
 
 impl Style {
     /// Plain UTF-8 CSV with ISO dates.
-    pub const PLAIN: Style = Style { format: Format::Csv, encoding: Encoding::Utf8, crlf: false, uk_dates: false, gzip: false, headers: HeaderStyle::Snake };
+    pub const PLAIN: Style = Style {
+        format: Format::Csv,
+        encoding: Encoding::Utf8,
+        crlf: false,
+        uk_dates: false,
+        gzip: false,
+        headers: HeaderStyle::Snake,
+    };
 
     /// File extension.
     pub fn extension(&self) -> &'static str {
@@ -157,7 +164,9 @@ pub struct TableWriter {
 
 impl std::fmt::Debug for TableWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TableWriter").field("rows", &self.rows).finish()
+        f.debug_struct("TableWriter")
+            .field("rows", &self.rows)
+            .finish()
     }
 }
 
@@ -169,12 +178,26 @@ impl TableWriter {
     /// Creates the file and writes the header. `headers` are the canonical (snake) names; the
     /// style decides how they are spelled.
     pub fn create(path: &Path, style: Style, headers: &[&str]) -> io::Result<TableWriter> {
-        let spelled: Vec<String> = headers.iter().map(|h| spell_header(h, style.headers)).collect();
-        let mut w = TableWriter { style, headers: spelled, sink: None, xlsx: None, line: Vec::with_capacity(1024), rows: 0 };
+        let spelled: Vec<String> = headers
+            .iter()
+            .map(|h| spell_header(h, style.headers))
+            .collect();
+        let mut w = TableWriter {
+            style,
+            headers: spelled,
+            sink: None,
+            xlsx: None,
+            line: Vec::with_capacity(1024),
+            rows: 0,
+        };
         if style.format == Format::Xlsx {
             let mut wb = rust_xlsxwriter::Workbook::new();
             let created = rust_xlsxwriter::ExcelDateTime::from_ymd(2026, 1, 1).map_err(xerr)?;
-            wb.set_properties(&rust_xlsxwriter::DocProperties::new().set_creation_datetime(&created).set_author("drdsurv synthetic data"));
+            wb.set_properties(
+                &rust_xlsxwriter::DocProperties::new()
+                    .set_creation_datetime(&created)
+                    .set_author("drdsurv synthetic data"),
+            );
             let ws = wb.add_worksheet();
             for (c, h) in w.headers.iter().enumerate() {
                 ws.write_string(0, c as u16, h).map_err(xerr)?;
@@ -183,7 +206,15 @@ impl TableWriter {
             return Ok(w);
         }
         let file = BufWriter::with_capacity(1 << 20, File::create(path)?);
-        let sink = if style.gzip { Sink::Gz(flate2::GzBuilder::new().mtime(0).write(file, flate2::Compression::fast())) } else { Sink::Plain(file) };
+        let sink = if style.gzip {
+            Sink::Gz(
+                flate2::GzBuilder::new()
+                    .mtime(0)
+                    .write(file, flate2::Compression::fast()),
+            )
+        } else {
+            Sink::Plain(file)
+        };
         w.sink = Some(sink);
         if style.format == Format::Csv {
             if style.encoding == Encoding::Utf8Bom {
@@ -206,12 +237,17 @@ impl TableWriter {
             self.line.push(b'\r');
         }
         self.line.push(b'\n');
-        let sink = self.sink.as_mut().ok_or_else(|| io::Error::other("closed"))?;
+        let sink = self
+            .sink
+            .as_mut()
+            .ok_or_else(|| io::Error::other("closed"))?;
         if self.style.encoding == Encoding::Windows1252 {
             let text = String::from_utf8_lossy(&self.line);
             let (bytes, _, unmappable) = encoding_rs::WINDOWS_1252.encode(&text);
             if unmappable {
-                return Err(io::Error::other("a value cannot be written in Windows-1252"));
+                return Err(io::Error::other(
+                    "a value cannot be written in Windows-1252",
+                ));
             }
             sink.write_all(&bytes)?;
         } else {
@@ -226,7 +262,10 @@ impl TableWriter {
         self.rows += 1;
         match self.style.format {
             Format::Xlsx => {
-                let (wb, r, _) = self.xlsx.as_mut().ok_or_else(|| io::Error::other("closed"))?;
+                let (wb, r, _) = self
+                    .xlsx
+                    .as_mut()
+                    .ok_or_else(|| io::Error::other("closed"))?;
                 let ws = wb.worksheet_from_index(0).map_err(xerr)?;
                 let date_fmt = rust_xlsxwriter::Format::new().set_num_format("dd/mm/yyyy");
                 for (c, cell) in cells.iter().enumerate() {
@@ -246,7 +285,8 @@ impl TableWriter {
                             ws.write_number(*r, c, *f).map_err(xerr)?;
                         }
                         Cell::D(d) => {
-                            ws.write_number_with_format(*r, c, to_excel_serial(*d), &date_fmt).map_err(xerr)?;
+                            ws.write_number_with_format(*r, c, to_excel_serial(*d), &date_fmt)
+                                .map_err(xerr)?;
                         }
                     }
                 }

@@ -10,15 +10,45 @@ use drd_model::ids::mod11_check_digit;
 use crate::rng::{Stream, stream};
 
 const SURNAMES: &[&str] = &[
-    "Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Johnson", "Davies", "Robinson", "Wright", "Thompson", "Evans", "Walker", "White", "Roberts", "Green",
-    "Hall", "Wood", "Jackson", "Clarke", "Patel", "Khan", "Hughes", "Edwards", "Lewis", "Turner", "Hill", "Moore", "O'Brien", "Murphy", "Begum", "Ali", "Nowak",
-    "Kowalski", "Okafor", "Mensah",
+    "Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Johnson", "Davies", "Robinson",
+    "Wright", "Thompson", "Evans", "Walker", "White", "Roberts", "Green", "Hall", "Wood",
+    "Jackson", "Clarke", "Patel", "Khan", "Hughes", "Edwards", "Lewis", "Turner", "Hill", "Moore",
+    "O'Brien", "Murphy", "Begum", "Ali", "Nowak", "Kowalski", "Okafor", "Mensah",
 ];
-const MALE: &[&str] = &["James", "John", "David", "Michael", "Paul", "Mark", "Daniel", "Lee", "Craig", "Wayne", "Darren", "Steven", "Jamie", "Ryan", "Mohammed", "Tomasz", "Kwame", "Liam", "Connor", "Gary"];
-const FEMALE: &[&str] = &["Sarah", "Emma", "Claire", "Lisa", "Michelle", "Nicola", "Kelly", "Joanne", "Amy", "Laura", "Aisha", "Fatima", "Agnieszka", "Chloe", "Hannah", "Donna", "Stacey", "Gemma"];
+const MALE: &[&str] = &[
+    "James", "John", "David", "Michael", "Paul", "Mark", "Daniel", "Lee", "Craig", "Wayne",
+    "Darren", "Steven", "Jamie", "Ryan", "Mohammed", "Tomasz", "Kwame", "Liam", "Connor", "Gary",
+];
+const FEMALE: &[&str] = &[
+    "Sarah",
+    "Emma",
+    "Claire",
+    "Lisa",
+    "Michelle",
+    "Nicola",
+    "Kelly",
+    "Joanne",
+    "Amy",
+    "Laura",
+    "Aisha",
+    "Fatima",
+    "Agnieszka",
+    "Chloe",
+    "Hannah",
+    "Donna",
+    "Stacey",
+    "Gemma",
+];
 /// Names with characters outside ASCII, used by the Windows-1252 submitter so that its
 /// encoding is visible (all are representable in Windows-1252).
-pub const ACCENTED: &[(&str, &str)] = &[("Zoë", "Brontë"), ("Renée", "Dubois"), ("Siân", "Hughes"), ("Seán", "O\u{2019}Connor"), ("Chloé", "Lefèvre"), ("José", "Muñoz")];
+pub const ACCENTED: &[(&str, &str)] = &[
+    ("Zoë", "Brontë"),
+    ("Renée", "Dubois"),
+    ("Siân", "Hughes"),
+    ("Seán", "O\u{2019}Connor"),
+    ("Chloé", "Lefèvre"),
+    ("José", "Muñoz"),
+];
 
 /// One synthetic person.
 #[derive(Debug, Clone)]
@@ -43,7 +73,11 @@ pub fn nhs_number(r: &mut Stream) -> String {
             *x = r.int(0, 9) as u32;
         }
         if let Some(c) = mod11_check_digit(&d) {
-            return d.iter().chain(std::iter::once(&c)).map(|x| char::from(b'0' + *x as u8)).collect();
+            return d
+                .iter()
+                .chain(std::iter::once(&c))
+                .map(|x| char::from(b'0' + *x as u8))
+                .collect();
         }
     }
 }
@@ -60,17 +94,33 @@ pub fn person(seed: u64, area: &str, serial: u64, sex: usize, age: u32, on: Naiv
     let mut r = stream(seed, "person", area, serial as i32 ^ (serial >> 32) as i32);
     let nhs = nhs_number(&mut r);
     let surname = *r.pick(SURNAMES);
-    let forenames = if sex == 0 { *r.pick(MALE) } else { *r.pick(FEMALE) };
+    let forenames = if sex == 0 {
+        *r.pick(MALE)
+    } else {
+        *r.pick(FEMALE)
+    };
     let days_into_year = r.int(0, 364);
-    let dob = on - chrono::Duration::days(i64::from(age) * 365 + i64::from(age / 4) + days_into_year);
-    Person { nhs, surname, forenames, sex, dob }
+    let dob =
+        on - chrono::Duration::days(i64::from(age) * 365 + i64::from(age / 4) + days_into_year);
+    Person {
+        nhs,
+        surname,
+        forenames,
+        sex,
+        dob,
+    }
 }
 
 const INWARD_LETTERS: &[u8] = b"ABDEFGHJLNPQRSTUWXYZ";
 
 /// A postcode-shaped code whose area letters come from the partnership name.
 pub fn postcode(r: &mut Stream, area_name: &str) -> String {
-    let letters: Vec<char> = area_name.chars().filter(char::is_ascii_alphabetic).map(|c| c.to_ascii_uppercase()).take(2).collect();
+    let letters: Vec<char> = area_name
+        .chars()
+        .filter(char::is_ascii_alphabetic)
+        .map(|c| c.to_ascii_uppercase())
+        .take(2)
+        .collect();
     let area: String = letters.into_iter().collect();
     let district = r.int(1, 29);
     let sector = r.int(0, 9);

@@ -34,7 +34,12 @@ pub fn unit(h: u64) -> f64 {
 
 /// The stream for one (seed, source, submitter, year).
 pub fn stream(seed: u64, source: &str, submitter: &str, year: i32) -> Stream {
-    let key = hash_keys(&[&seed.to_le_bytes(), source.as_bytes(), submitter.as_bytes(), &year.to_le_bytes()]);
+    let key = hash_keys(&[
+        &seed.to_le_bytes(),
+        source.as_bytes(),
+        submitter.as_bytes(),
+        &year.to_le_bytes(),
+    ]);
     Stream(ChaCha8Rng::seed_from_u64(key))
 }
 

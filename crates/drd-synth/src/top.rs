@@ -64,16 +64,45 @@ fn profile(r: &mut Stream) -> Profile {
 
 fn exit_reason(r: &mut Stream, quality: f64) -> &'static str {
     let success = (0.38 * quality).min(0.7);
-    let w = [success * 0.7, success * 0.3, 0.10, 0.30, 0.06, 0.05, 0.0, 0.04];
-    ["completed_drug_free", "completed_occasional_user", "transferred", "dropped_out", "declined", "prison", "died", "other"][r.weighted(&w)]
+    let w = [
+        success * 0.7,
+        success * 0.3,
+        0.10,
+        0.30,
+        0.06,
+        0.05,
+        0.0,
+        0.04,
+    ];
+    [
+        "completed_drug_free",
+        "completed_occasional_user",
+        "transferred",
+        "dropped_out",
+        "declined",
+        "prison",
+        "died",
+        "other",
+    ][r.weighted(&w)]
 }
 
 /// New episodes for one area in one year from one provider (`share` of the area's demand).
-pub fn episodes(world: &World, seed: u64, area: &Area, year: i32, share: f64, k: f64, r: &mut Stream, next_ref: &mut u64, prefix: &str) -> Vec<Episode> {
+pub fn episodes(
+    world: &World,
+    seed: u64,
+    area: &Area,
+    year: i32,
+    share: f64,
+    k: f64,
+    r: &mut Stream,
+    next_ref: &mut u64,
+    prefix: &str,
+) -> Vec<Episode> {
     let n = r.poisson(k * world.adults(area, year) * area.prevalence * share);
     let mut out = Vec::with_capacity(n as usize);
     for _ in 0..n {
-        let start = NaiveDate::from_ymd_opt(year, 1, 1).unwrap_or(NaiveDate::MIN) + chrono::Duration::days(r.int(0, 364));
+        let start = NaiveDate::from_ymd_opt(year, 1, 1).unwrap_or(NaiveDate::MIN)
+            + chrono::Duration::days(r.int(0, 364));
         let sex = usize::from(!r.chance(0.68));
         let age = (38.0 + 9.5 * r.normal()).clamp(18.0, 72.0) as u32;
         let serial = (r.f() * 1e15) as u64;
@@ -95,7 +124,12 @@ pub fn episodes(world: &World, seed: u64, area: &Area, year: i32, share: f64, k:
 }
 
 /// The episode of a client who later died (linked death).
-pub fn linked_episode(d: &Death, r: &mut Stream, next_ref: &mut u64, prefix: &str) -> Option<Episode> {
+pub fn linked_episode(
+    d: &Death,
+    r: &mut Stream,
+    next_ref: &mut u64,
+    prefix: &str,
+) -> Option<Episode> {
     let (start, exit, died) = d.treatment?;
     *next_ref += 1;
     let mut p = profile(r);
@@ -107,7 +141,16 @@ pub fn linked_episode(d: &Death, r: &mut Stream, next_ref: &mut u64, prefix: &st
         area: d.area,
         start,
         exit,
-        exit_reason: if died { "died" } else { *r.pick(&["dropped_out", "dropped_out", "completed_drug_free", "transferred"]) },
+        exit_reason: if died {
+            "died"
+        } else {
+            *r.pick(&[
+                "dropped_out",
+                "dropped_out",
+                "completed_drug_free",
+                "transferred",
+            ])
+        },
         profile: p,
     })
 }
@@ -134,10 +177,18 @@ fn yn(r: &mut Stream, p: f64) -> Cell {
 }
 
 /// Every TOP row of an episode dated on or before `extract`, in date order.
-pub fn top_rows(world: &World, ep: &Episode, provider: &str, extract: NaiveDate, uk_codes: bool, r: &mut Stream) -> Vec<Vec<Cell>> {
+pub fn top_rows(
+    world: &World,
+    ep: &Episode,
+    provider: &str,
+    extract: NaiveDate,
+    uk_codes: bool,
+    r: &mut Stream,
+) -> Vec<Vec<Cell>> {
     let s = Source::Top;
     let area = &world.areas[ep.area];
-    let mut dates: Vec<(NaiveDate, &'static str)> = vec![(ep.start + chrono::Duration::days(r.int(0, 6)), "start")];
+    let mut dates: Vec<(NaiveDate, &'static str)> =
+        vec![(ep.start + chrono::Duration::days(r.int(0, 6)), "start")];
     let mut t = dates[0].0;
     loop {
         t += chrono::Duration::days(91 + r.int(-20, 20));
@@ -146,9 +197,16 @@ pub fn top_rows(world: &World, ep: &Episode, provider: &str, extract: NaiveDate,
         }
         dates.push((t, "review"));
     }
-    dates.push((ep.exit.max(dates[dates.len() - 1].0 + chrono::Duration::days(1)), "exit"));
+    dates.push((
+        ep.exit
+            .max(dates[dates.len() - 1].0 + chrono::Duration::days(1)),
+        "exit",
+    ));
     if ep.exit_reason != "died" && r.chance(0.1) {
-        dates.push((ep.exit + chrono::Duration::days(r.int(150, 210)), "post_exit"));
+        dates.push((
+            ep.exit + chrono::Duration::days(r.int(150, 210)),
+            "post_exit",
+        ));
     }
     // Outcome trajectory: abstinence more likely with better treatment.
     let improve = (0.45 * area.treatment_quality).min(0.85);
@@ -157,7 +215,11 @@ pub fn top_rows(world: &World, ep: &Episode, provider: &str, extract: NaiveDate,
         if *date > extract {
             break;
         }
-        let progress = if i == 0 { 0.0 } else { (i as f64 / 3.0).min(1.0) * if r.chance(improve) { 1.0 } else { 0.3 } };
+        let progress = if i == 0 {
+            0.0
+        } else {
+            (i as f64 / 3.0).min(1.0) * if r.chance(improve) { 1.0 } else { 0.3 }
+        };
         let level = |base: f64| (base * (1.0 - progress)).max(0.0);
         let p = ep.profile;
         let mut row = vec![Cell::E; s.columns().len()];
@@ -172,18 +234,26 @@ pub fn top_rows(world: &World, ep: &Episode, provider: &str, extract: NaiveDate,
         set("sex", Cell::S(if ep.person.sex == 0 { "M" } else { "F" }));
         set("episode_start", Cell::D(ep.start));
         set("top_date", Cell::D(*date));
-        set("stage", Cell::S(if uk_codes {
-            match *stage {
-                "start" => "S",
-                "review" => "R",
-                "exit" => "E",
-                _ => "P",
-            }
-        } else {
-            stage
-        }));
+        set(
+            "stage",
+            Cell::S(if uk_codes {
+                match *stage {
+                    "start" => "S",
+                    "review" => "R",
+                    "exit" => "E",
+                    _ => "P",
+                }
+            } else {
+                stage
+            }),
+        );
         let v = |r: &mut Stream, using: bool, base: f64| days(r, using, level(base));
-        let (other, shop, sell, theft) = (r.chance(0.05), p.opiate && r.chance(0.2), r.chance(0.05), r.chance(0.04));
+        let (other, shop, sell, theft) = (
+            r.chance(0.05),
+            p.opiate && r.chance(0.2),
+            r.chance(0.05),
+            r.chance(0.04),
+        );
         let cells = [
             ("alcohol_days", v(r, p.alcohol, 0.6)),
             ("opiate_days", v(r, p.opiate, 0.85)),
@@ -196,16 +266,46 @@ pub fn top_rows(world: &World, ep: &Episode, provider: &str, extract: NaiveDate,
             ("shoplifting_days", v(r, shop, 0.3)),
             ("selling_drugs_days", v(r, sell, 0.2)),
             ("theft_days", v(r, theft, 0.2)),
-            ("paid_work_days", Cell::I(if r.chance(0.2 + 0.3 * progress) { r.int(4, 20) } else { 0 })),
-            ("education_days", Cell::I(if r.chance(0.05) { r.int(1, 12) } else { 0 })),
+            (
+                "paid_work_days",
+                Cell::I(if r.chance(0.2 + 0.3 * progress) {
+                    r.int(4, 20)
+                } else {
+                    0
+                }),
+            ),
+            (
+                "education_days",
+                Cell::I(if r.chance(0.05) { r.int(1, 12) } else { 0 }),
+            ),
         ];
         for (n, c) in cells {
             set(n, c);
         }
-        set("alcohol_units_per_day", if p.alcohol { Cell::F((level(14.0) * 2.0).round() / 2.0) } else { Cell::F(0.0) });
-        set("shared_equipment", if p.injecting { yn(r, 0.25 * (1.0 - progress)) } else { Cell::E });
+        set(
+            "alcohol_units_per_day",
+            if p.alcohol {
+                Cell::F((level(14.0) * 2.0).round() / 2.0)
+            } else {
+                Cell::F(0.0)
+            },
+        );
+        set(
+            "shared_equipment",
+            if p.injecting {
+                yn(r, 0.25 * (1.0 - progress))
+            } else {
+                Cell::E
+            },
+        );
         set("assault", yn(r, 0.05));
-        let score = |r: &mut Stream, base: f64| Cell::I((base + 6.0 * progress + 2.5 * r.normal()).round().clamp(0.0, 20.0) as i64);
+        let score = |r: &mut Stream, base: f64| {
+            Cell::I(
+                (base + 6.0 * progress + 2.5 * r.normal())
+                    .round()
+                    .clamp(0.0, 20.0) as i64,
+            )
+        };
         set("psych_health", score(r, 9.0));
         set("phys_health", score(r, 10.0));
         set("quality_of_life", score(r, 9.0));

@@ -49,7 +49,9 @@ fn region_deprivation(region: &str) -> f64 {
 }
 
 /// Share of the population in each ESP2013 band (roughly England 2021).
-const AGE_SHARE: [f64; 19] = [5.7, 6.1, 6.0, 5.6, 6.1, 6.7, 6.9, 6.6, 6.2, 6.4, 6.9, 6.7, 5.8, 5.0, 5.0, 3.6, 2.5, 1.4, 0.8];
+const AGE_SHARE: [f64; 19] = [
+    5.7, 6.1, 6.0, 5.6, 6.1, 6.7, 6.9, 6.6, 6.2, 6.4, 6.9, 6.7, 5.8, 5.0, 5.0, 3.6, 2.5, 1.4, 0.8,
+];
 
 /// One partnership and its synthetic attributes.
 #[derive(Debug, Clone)]
@@ -99,7 +101,8 @@ fn hn(code: &str, what: &str) -> f64 {
 impl World {
     /// Builds the world for the years `first_year..=end_year`.
     pub fn new(first_year: i32, end_year: i32) -> World {
-        let parts = load_partnerships("reference/utla_2021.csv", UTLA_2021.as_bytes(), "2021").unwrap_or_else(|e| panic!("embedded geography is invalid: {e}"));
+        let parts = load_partnerships("reference/utla_2021.csv", UTLA_2021.as_bytes(), "2021")
+            .unwrap_or_else(|e| panic!("embedded geography is invalid: {e}"));
         let mut areas: Vec<Area> = parts
             .all()
             .iter()
@@ -108,8 +111,8 @@ impl World {
                 let code = p.code.as_str();
                 let region = p.region_code.as_str();
                 let (lo, hi): (f64, f64) = match (code, p.code.entity()) {
-                    ("E06000053", _) => (2_100.0, 2_300.0), // Isles of Scilly
-                    ("E09000001", _) => (8_000.0, 9_500.0), // City of London
+                    ("E06000053", _) => (2_100.0, 2_300.0),   // Isles of Scilly
+                    ("E09000001", _) => (8_000.0, 9_500.0),   // City of London
                     ("E06000017", _) => (38_000.0, 42_000.0), // Rutland
                     (_, "E10") => (520_000.0, 1_500_000.0),
                     (_, "E08") => (160_000.0, 1_100_000.0),
@@ -117,23 +120,50 @@ impl World {
                     _ => (90_000.0, 560_000.0),
                 };
                 let base_population = lo * (hi / lo).powf(h(code, "population"));
-                let deprivation = (region_deprivation(region) + 0.8 * hn(code, "deprivation")).clamp(-2.2, 2.2);
-                let death_risk = region_risk(region) * (0.11 * deprivation).exp() * (0.07 * hn(code, "death")).exp();
-                let prevalence = region_risk(region).powf(0.6) * (0.18 * deprivation).exp() * (0.12 * hn(code, "prevalence")).exp();
+                let deprivation =
+                    (region_deprivation(region) + 0.8 * hn(code, "deprivation")).clamp(-2.2, 2.2);
+                let death_risk = region_risk(region)
+                    * (0.11 * deprivation).exp()
+                    * (0.07 * hn(code, "death")).exp();
+                let prevalence = region_risk(region).powf(0.6)
+                    * (0.18 * deprivation).exp()
+                    * (0.12 * hn(code, "prevalence")).exp();
                 let treatment_quality = (0.22 * hn(code, "treatment")).exp();
                 let nsp_intensity = (0.35 * hn(code, "nsp")).exp();
-                let youth = if region == "E12000007" { 0.8 } else { 0.4 * hn(code, "youth") - 0.1 };
-                Area { p: p.clone(), idx, base_population, deprivation, death_risk, prevalence, treatment_quality, nsp_intensity, youth }
+                let youth = if region == "E12000007" {
+                    0.8
+                } else {
+                    0.4 * hn(code, "youth") - 0.1
+                };
+                Area {
+                    p: p.clone(),
+                    idx,
+                    base_population,
+                    deprivation,
+                    death_risk,
+                    prevalence,
+                    treatment_quality,
+                    nsp_intensity,
+                    youth,
+                }
             })
             .collect();
         let total: f64 = areas.iter().map(|a| a.base_population).sum();
-        let fixed: f64 = areas.iter().filter(|a| is_tiny(a)).map(|a| a.base_population).sum();
+        let fixed: f64 = areas
+            .iter()
+            .filter(|a| is_tiny(a))
+            .map(|a| a.base_population)
+            .sum();
         let k = (ENGLAND_POPULATION - fixed) / (total - fixed);
         for a in areas.iter_mut().filter(|a| !is_tiny(a)) {
             a.base_population *= k;
         }
         assign_comparator_groups(&mut areas);
-        World { areas, first_year, end_year }
+        World {
+            areas,
+            first_year,
+            end_year,
+        }
     }
 
     /// The years of data.
@@ -169,18 +199,29 @@ impl World {
             17 => 0.41,
             _ => 0.33,
         };
-        let sex_share = if sex == 0 { male_share } else { 1.0 - male_share };
-        (area.base_population * growth * share / norm * sex_share).round().max(1.0) as u64
+        let sex_share = if sex == 0 {
+            male_share
+        } else {
+            1.0 - male_share
+        };
+        (area.base_population * growth * share / norm * sex_share)
+            .round()
+            .max(1.0) as u64
     }
 
     /// People aged 15–64 in an area and year.
     pub fn adults(&self, area: &Area, year: i32) -> f64 {
-        EspBand::all().filter(|b| (3..=12).contains(&b.index())).map(|b| (self.population(area, year, 0, b) + self.population(area, year, 1, b)) as f64).sum()
+        EspBand::all()
+            .filter(|b| (3..=12).contains(&b.index()))
+            .map(|b| (self.population(area, year, 0, b) + self.population(area, year, 1, b)) as f64)
+            .sum()
     }
 
     /// Estimated people who inject drugs: about 0.17% of 15–64s, scaled by prevalence.
     pub fn pwid(&self, area: &Area, year: i32) -> f64 {
-        (self.adults(area, year) * 0.0017 * area.prevalence).round().max(3.0)
+        (self.adults(area, year) * 0.0017 * area.prevalence)
+            .round()
+            .max(3.0)
     }
 
     /// The area with a code.
@@ -198,7 +239,12 @@ fn is_tiny(a: &Area) -> bool {
 /// (e.g. CIPFA nearest neighbours) use many more covariates; this is enough to benchmark on.
 fn assign_comparator_groups(areas: &mut [Area]) {
     let mut order: Vec<usize> = (0..areas.len()).collect();
-    order.sort_by(|&a, &b| areas[a].deprivation.total_cmp(&areas[b].deprivation).then(areas[a].p.code.cmp(&areas[b].p.code)));
+    order.sort_by(|&a, &b| {
+        areas[a]
+            .deprivation
+            .total_cmp(&areas[b].deprivation)
+            .then(areas[a].p.code.cmp(&areas[b].p.code))
+    });
     let n = order.len();
     let bands = 8;
     let mut group = 0;
@@ -206,7 +252,12 @@ fn assign_comparator_groups(areas: &mut [Area]) {
         let lo = band * n / bands;
         let hi = (band + 1) * n / bands;
         let mut members: Vec<usize> = order[lo..hi].to_vec();
-        members.sort_by(|&a, &b| areas[a].base_population.total_cmp(&areas[b].base_population).then(areas[a].p.code.cmp(&areas[b].p.code)));
+        members.sort_by(|&a, &b| {
+            areas[a]
+                .base_population
+                .total_cmp(&areas[b].base_population)
+                .then(areas[a].p.code.cmp(&areas[b].p.code))
+        });
         let half = members.len() / 2;
         for (i, &m) in members.iter().enumerate() {
             let g = group + usize::from(i >= half);
@@ -220,23 +271,42 @@ fn assign_comparator_groups(areas: &mut [Area]) {
 pub fn partnerships_csv(world: &World) -> String {
     let mut out = String::from("code,name,region_code,region_name,comparator_group\n");
     for a in &world.areas {
-        out.push_str(&format!("{},{},{},{},{}\n", a.p.code, csv_text(&a.p.name), a.p.region_code, csv_text(&a.p.region_name), a.p.comparator_group.as_deref().unwrap_or("")));
+        out.push_str(&format!(
+            "{},{},{},{},{}\n",
+            a.p.code,
+            csv_text(&a.p.name),
+            a.p.region_code,
+            csv_text(&a.p.region_name),
+            a.p.comparator_group.as_deref().unwrap_or("")
+        ));
     }
     out
 }
 
 /// The covariates behind the comparator groups.
 pub fn comparator_csv(world: &World) -> String {
-    let mut out = String::from("code,comparator_group,population,deprivation_score,prevalence_index\n");
+    let mut out =
+        String::from("code,comparator_group,population,deprivation_score,prevalence_index\n");
     for a in &world.areas {
-        out.push_str(&format!("{},{},{},{:.3},{:.3}\n", a.p.code, a.p.comparator_group.as_deref().unwrap_or(""), a.base_population.round(), a.deprivation, a.prevalence));
+        out.push_str(&format!(
+            "{},{},{},{:.3},{:.3}\n",
+            a.p.code,
+            a.p.comparator_group.as_deref().unwrap_or(""),
+            a.base_population.round(),
+            a.deprivation,
+            a.prevalence
+        ));
     }
     out
 }
 
 /// Quotes a CSV field when needed.
 pub fn csv_text(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
 }
 
 /// Who submits what.
@@ -270,7 +340,10 @@ fn slug(s: &str) -> String {
 fn by_region(world: &World) -> Vec<Vec<usize>> {
     let mut regions: Vec<(String, Vec<usize>)> = Vec::new();
     for a in &world.areas {
-        match regions.iter_mut().find(|(r, _)| r == a.p.region_code.as_str()) {
+        match regions
+            .iter_mut()
+            .find(|(r, _)| r == a.p.region_code.as_str())
+        {
             Some((_, v)) => v.push(a.idx),
             None => regions.push((a.p.region_code.to_string(), vec![a.idx])),
         }
@@ -278,9 +351,24 @@ fn by_region(world: &World) -> Vec<Vec<usize>> {
     regions.into_iter().map(|(_, v)| v).collect()
 }
 
-fn submitter(world: &World, source: &'static str, id: String, name: String, idx: Vec<usize>) -> Submitter {
-    let areas = idx.iter().map(|&i| world.areas[i].p.code.to_string()).collect();
-    Submitter { source, id, name, areas, area_idx: idx }
+fn submitter(
+    world: &World,
+    source: &'static str,
+    id: String,
+    name: String,
+    idx: Vec<usize>,
+) -> Submitter {
+    let areas = idx
+        .iter()
+        .map(|&i| world.areas[i].p.code.to_string())
+        .collect();
+    Submitter {
+        source,
+        id,
+        name,
+        areas,
+        area_idx: idx,
+    }
 }
 
 /// Coroner areas: consecutive partnerships of a region in groups of 1–4, named after their
@@ -295,8 +383,18 @@ pub fn coroner_submitters(world: &World) -> Vec<Submitter> {
             let n = sizes[k % sizes.len()].min(members.len() - i);
             let chunk = members[i..i + n].to_vec();
             let first = &world.areas[chunk[0]].p.name;
-            let name = if n == 1 { format!("{first} Coroner Area") } else { format!("{first} and District Coroner Area") };
-            out.push(submitter(world, "coroner", format!("coroner-{}", slug(first)), name, chunk));
+            let name = if n == 1 {
+                format!("{first} Coroner Area")
+            } else {
+                format!("{first} and District Coroner Area")
+            };
+            out.push(submitter(
+                world,
+                "coroner",
+                format!("coroner-{}", slug(first)),
+                name,
+                chunk,
+            ));
             i += n;
             k += 1;
         }
@@ -315,12 +413,28 @@ pub fn top_submitters(world: &World) -> Vec<Submitter> {
             let hi = (j + 1) * members.len() / n_prov;
             let chunk = members[lo..hi].to_vec();
             let region = slug(&world.areas[chunk[0]].p.region_name);
-            out.push(submitter(world, "top", format!("provider-{region}-{}", j + 1), format!("{} Recovery Partnership {}", world.areas[chunk[0]].p.region_name, j + 1), chunk));
+            out.push(submitter(
+                world,
+                "top",
+                format!("provider-{region}-{}", j + 1),
+                format!(
+                    "{} Recovery Partnership {}",
+                    world.areas[chunk[0]].p.region_name,
+                    j + 1
+                ),
+                chunk,
+            ));
         }
         let _ = r;
     }
     let national: Vec<usize> = (0..world.areas.len()).filter(|i| i % 12 == 5).collect();
-    out.push(submitter(world, "top", "provider-national-charity".into(), "National Recovery Charity".into(), national));
+    out.push(submitter(
+        world,
+        "top",
+        "provider-national-charity".into(),
+        "National Recovery Charity".into(),
+        national,
+    ));
     out
 }
 
@@ -337,8 +451,16 @@ pub fn nsp_submitters(world: &World) -> Vec<Submitter> {
     groups
         .iter()
         .map(|(id, regions)| {
-            let idx: Vec<usize> = world.areas.iter().filter(|a| regions.contains(&a.p.region_code.as_str())).map(|a| a.idx).collect();
-            let name = format!("{} Needle and Syringe Scheme", id.trim_start_matches("nsp-").replace('-', " "));
+            let idx: Vec<usize> = world
+                .areas
+                .iter()
+                .filter(|a| regions.contains(&a.p.region_code.as_str()))
+                .map(|a| a.idx)
+                .collect();
+            let name = format!(
+                "{} Needle and Syringe Scheme",
+                id.trim_start_matches("nsp-").replace('-', " ")
+            );
             submitter(world, "nsp", (*id).to_string(), name, idx)
         })
         .collect()
@@ -351,7 +473,12 @@ pub fn population_csv(world: &World) -> String {
         for y in world.years() {
             for (s, sex) in ["male", "female"].iter().enumerate() {
                 for b in EspBand::all() {
-                    out.push_str(&format!("{},{y},{sex},{},{}\n", a.p.code, b.label(), world.population(a, y, s, b)));
+                    out.push_str(&format!(
+                        "{},{y},{sex},{},{}\n",
+                        a.p.code,
+                        b.label(),
+                        world.population(a, y, s, b)
+                    ));
                 }
             }
         }

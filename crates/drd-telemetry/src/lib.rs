@@ -44,7 +44,9 @@ pub enum Error {
     #[error("unknown log format '{0}': expected human or json")]
     Format(String),
     /// `RUST_LOG` did not parse.
-    #[error("RUST_LOG is not a valid filter ({0}); e.g. RUST_LOG=info or RUST_LOG=drd_ingest=debug")]
+    #[error(
+        "RUST_LOG is not a valid filter ({0}); e.g. RUST_LOG=info or RUST_LOG=drd_ingest=debug"
+    )]
     Filter(String),
     /// A subscriber was already installed.
     #[error("logging was already initialised: {0}")]
@@ -54,13 +56,22 @@ pub enum Error {
 /// Installs the global subscriber, writing to standard error. Call once, first thing in `main`.
 pub fn init(format: LogFormat) -> Result<(), Error> {
     let filter = match std::env::var("RUST_LOG") {
-        Ok(v) if !v.trim().is_empty() => EnvFilter::try_new(v).map_err(|e| Error::Filter(e.to_string()))?,
+        Ok(v) if !v.trim().is_empty() => {
+            EnvFilter::try_new(v).map_err(|e| Error::Filter(e.to_string()))?
+        }
         _ => EnvFilter::new("info"),
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_span_events(FmtSpan::NONE);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_span_events(FmtSpan::NONE);
     let r = match format {
         LogFormat::Human => builder.with_target(false).try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .try_init(),
     };
     r.map_err(|e| Error::AlreadySet(e.to_string()))
 }

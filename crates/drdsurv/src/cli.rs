@@ -13,13 +13,23 @@ use clap::{Parser, Subcommand};
 #[command(name = "drdsurv", version, about, propagate_version = true)]
 struct Cli {
     /// Store URL (path, file://, memory://, s3://, gs://, az://).
-    #[arg(long, global = true, env = "DRDSURV_STORE", default_value = "./drdsurv-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "DRDSURV_STORE",
+        default_value = "./drdsurv-data"
+    )]
     store: String,
     /// Configuration file (TOML).
     #[arg(long, global = true, env = "DRDSURV_CONFIG")]
     config: Option<PathBuf>,
     /// Query engine: embedded, or ballista://HOST:PORT.
-    #[arg(long, global = true, env = "DRDSURV_ENGINE", default_value = "embedded")]
+    #[arg(
+        long,
+        global = true,
+        env = "DRDSURV_ENGINE",
+        default_value = "embedded"
+    )]
     engine: String,
     /// Log format: human or json. Filter with RUST_LOG.
     #[arg(long, global = true, default_value = "human")]
@@ -64,7 +74,12 @@ struct SynthArgs {
 
 impl SynthArgs {
     fn config(&self) -> Result<drd_synth::Config, drd_synth::Error> {
-        let cfg = drd_synth::Config { seed: self.seed, years: self.years, scale: drd_synth::Scale::parse(&self.scale)?, end_year: self.end_year };
+        let cfg = drd_synth::Config {
+            seed: self.seed,
+            years: self.years,
+            scale: drd_synth::Scale::parse(&self.scale)?,
+            end_year: self.end_year,
+        };
         cfg.validate()?;
         Ok(cfg)
     }
@@ -80,7 +95,10 @@ struct Failure {
 
 impl<E: std::fmt::Display> From<E> for Failure {
     fn from(e: E) -> Self {
-        Failure { code: 1, message: e.to_string() }
+        Failure {
+            code: 1,
+            message: e.to_string(),
+        }
     }
 }
 
@@ -89,7 +107,11 @@ pub fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     match run(cli) {
@@ -102,14 +124,21 @@ pub fn main() -> ExitCode {
 }
 
 fn usage(message: impl Into<String>) -> Failure {
-    Failure { code: 2, message: message.into() }
+    Failure {
+        code: 2,
+        message: message.into(),
+    }
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
-    let format = drd_telemetry::LogFormat::parse(&cli.log_format).map_err(|e| usage(e.to_string()))?;
+    let format =
+        drd_telemetry::LogFormat::parse(&cli.log_format).map_err(|e| usage(e.to_string()))?;
     drd_telemetry::init(format)?;
     if cli.engine != "embedded" && !cli.engine.starts_with("ballista://") {
-        return Err(usage(format!("unknown engine '{}': expected embedded or ballista://HOST:PORT", cli.engine)));
+        return Err(usage(format!(
+            "unknown engine '{}': expected embedded or ballista://HOST:PORT",
+            cli.engine
+        )));
     }
     if let Some(c) = &cli.config
         && !c.is_file()
@@ -126,25 +155,46 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Demo { synth } => {
             let cfg = synth.config().map_err(|e| usage(e.to_string()))?;
             let out = PathBuf::from(&cli.store).join("inbox");
-            writeln!(stdout, "drdsurv demo: synthetic data, seed {}, {} years to {}, {:?} scale", cfg.seed, cfg.years, cfg.end_year, cfg.scale)?;
+            writeln!(
+                stdout,
+                "drdsurv demo: synthetic data, seed {}, {} years to {}, {:?} scale",
+                cfg.seed, cfg.years, cfg.end_year, cfg.scale
+            )?;
             let m = generate(&cfg, &out)?;
             writeln!(stdout, "{}", summary(&m, &out))?;
-            writeln!(stdout, "Not yet part of the demo: ingest, the national pipeline and the reports (later issues).")?;
+            writeln!(
+                stdout,
+                "Not yet part of the demo: ingest, the national pipeline and the reports (later issues)."
+            )?;
         }
     }
     Ok(())
 }
 
-fn generate(cfg: &drd_synth::Config, out: &std::path::Path) -> Result<drd_synth::Manifest, Failure> {
+fn generate(
+    cfg: &drd_synth::Config,
+    out: &std::path::Path,
+) -> Result<drd_synth::Manifest, Failure> {
     let t = Instant::now();
     tracing::info!(seed = cfg.seed, years = cfg.years, scale = ?cfg.scale, out = %out.display(), "generating synthetic extracts");
     let m = drd_synth::generate(cfg, out)?;
-    tracing::info!(files = m.files.len(), faults = m.faults.len(), seconds = t.elapsed().as_secs_f64(), "generated");
+    tracing::info!(
+        files = m.files.len(),
+        faults = m.faults.len(),
+        seconds = t.elapsed().as_secs_f64(),
+        "generated"
+    );
     Ok(m)
 }
 
 fn summary(m: &drd_synth::Manifest, out: &std::path::Path) -> String {
-    let rows = |s: &str| m.files.iter().filter(|f| f.source == s).filter_map(|f| f.rows).sum::<u64>();
+    let rows = |s: &str| {
+        m.files
+            .iter()
+            .filter(|f| f.source == s)
+            .filter_map(|f| f.rows)
+            .sum::<u64>()
+    };
     format!(
         "wrote {} files to {}: coroner {} rows, top {} rows, nsp {} rows; {} planted faults; manifest {}",
         m.files.len(),

@@ -68,7 +68,12 @@ pub fn load_partnerships<R: Read>(file: &str, reader: R, vintage: &str) -> Resul
         ("rgn21nm", "region_name"),
         ("region", "region_name"),
     ];
-    let t = Table::read(file, reader, &["code", "name", "region_code", "region_name"], ALIASES)?;
+    let t = Table::read(
+        file,
+        reader,
+        &["code", "name", "region_code", "region_name"],
+        ALIASES,
+    )?;
     let mut rows = Vec::with_capacity(t.rows.len());
     let mut by_code = HashMap::new();
     let mut regions: HashMap<String, String> = HashMap::new();
@@ -77,19 +82,40 @@ pub fn load_partnerships<R: Read>(file: &str, reader: R, vintage: &str) -> Resul
         let name = t.required(i, "name")?.to_string();
         let region_code = t.parse(i, "region_code", GssCode::parse)?;
         let region_name = t.required(i, "region_name")?.to_string();
-        let comparator_group = Some(t.value(i, "comparator_group").to_string()).filter(|s| !s.is_empty());
+        let comparator_group =
+            Some(t.value(i, "comparator_group").to_string()).filter(|s| !s.is_empty());
         if let Some(prev) = regions.insert(region_code.to_string(), region_name.clone())
             && prev != region_name
         {
             return Err(t.err(i, "region_name", format!("region {region_code} is called '{prev}' on an earlier row and '{region_name}' here")));
         }
         if by_code.insert(code.to_string(), rows.len()).is_some() {
-            return Err(t.err(i, "code", format!("'{code}' appears more than once; each partnership has one row")));
+            return Err(t.err(
+                i,
+                "code",
+                format!("'{code}' appears more than once; each partnership has one row"),
+            ));
         }
-        rows.push(Partnership { code, name, region_code, region_name, comparator_group });
+        rows.push(Partnership {
+            code,
+            name,
+            region_code,
+            region_name,
+            comparator_group,
+        });
     }
     if rows.is_empty() {
-        return Err(ModelError::Reference { file: file.into(), row: None, line: None, column: None, message: "the file has a header but no partnerships".into() });
+        return Err(ModelError::Reference {
+            file: file.into(),
+            row: None,
+            line: None,
+            column: None,
+            message: "the file has a header but no partnerships".into(),
+        });
     }
-    Ok(Partnerships { vintage: vintage.to_string(), rows, by_code })
+    Ok(Partnerships {
+        vintage: vintage.to_string(),
+        rows,
+        by_code,
+    })
 }

@@ -27,7 +27,11 @@ pub struct PopulationRow {
 
 fn parse_mf(raw: &str) -> Result<Sex> {
     match Sex::parse(raw)? {
-        Sex::Unknown => Err(ModelError::invalid("sex code", raw.trim(), "male or female (M/F, 1/2); population cells are by sex")),
+        Sex::Unknown => Err(ModelError::invalid(
+            "sex code",
+            raw.trim(),
+            "male or female (M/F, 1/2); population cells are by sex",
+        )),
         s => Ok(s),
     }
 }
@@ -35,7 +39,12 @@ fn parse_mf(raw: &str) -> Result<Sex> {
 /// Loads the long layout: `code, year, sex, age_band, population`. Rejects duplicate cells and
 /// negative or fractional populations.
 pub fn load_population<R: Read>(file: &str, reader: R) -> Result<Vec<PopulationRow>> {
-    let t = Table::read(file, reader, &["code", "year", "sex", "age_band", "population"], &[("area_code", "code")])?;
+    let t = Table::read(
+        file,
+        reader,
+        &["code", "year", "sex", "age_band", "population"],
+        &[("area_code", "code")],
+    )?;
     let mut seen = HashSet::new();
     let mut out = Vec::with_capacity(t.rows.len());
     for i in 0..t.rows.len() {
@@ -47,7 +56,14 @@ pub fn load_population<R: Read>(file: &str, reader: R) -> Result<Vec<PopulationR
             population: t.parse(i, "population", parse_count)?,
         };
         if !seen.insert((row.code.to_string(), row.year, row.sex, row.age_band)) {
-            return Err(t.err(i, "age_band", format!("duplicate cell {} {} {} {}", row.code, row.year, row.sex, row.age_band)));
+            return Err(t.err(
+                i,
+                "age_band",
+                format!(
+                    "duplicate cell {} {} {} {}",
+                    row.code, row.year, row.sex, row.age_band
+                ),
+            ));
         }
         out.push(row);
     }
@@ -62,24 +78,54 @@ pub fn load_population<R: Read>(file: &str, reader: R) -> Result<Vec<PopulationR
 /// from `code` (also `ladcode`, `lad_code`, `area_code`, `geography_code`). When the file has
 /// an `all_ages` column, it must equal the sum of the single years. Thousands separators are
 /// accepted. Single years are summed into ESP2013 bands.
-pub fn load_population_ons_wide<R: Read>(file: &str, reader: R, year: Option<i32>, sex: Option<Sex>) -> Result<Vec<PopulationRow>> {
-    let aliases = [("ladcode", "code"), ("lad_code", "code"), ("area_code", "code"), ("geography_code", "code"), ("mid_year", "year"), ("90+", "90")];
+pub fn load_population_ons_wide<R: Read>(
+    file: &str,
+    reader: R,
+    year: Option<i32>,
+    sex: Option<Sex>,
+) -> Result<Vec<PopulationRow>> {
+    let aliases = [
+        ("ladcode", "code"),
+        ("lad_code", "code"),
+        ("area_code", "code"),
+        ("geography_code", "code"),
+        ("mid_year", "year"),
+        ("90+", "90"),
+    ];
     let t = Table::read(file, reader, &["code"], &aliases)?;
-    let missing: Vec<String> = (0..=90).map(|a| a.to_string()).filter(|a| !t.has(a)).collect();
+    let missing: Vec<String> = (0..=90)
+        .map(|a| a.to_string())
+        .filter(|a| !t.has(a))
+        .collect();
     if !missing.is_empty() {
         return Err(ModelError::Reference {
             file: file.into(),
             row: None,
             line: Some(1),
             column: None,
-            message: format!("the ONS wide layout needs one column per single year of age 0 to 90 (90 meaning 90+); missing: {}", missing.join(", ")),
+            message: format!(
+                "the ONS wide layout needs one column per single year of age 0 to 90 (90 meaning 90+); missing: {}",
+                missing.join(", ")
+            ),
         });
     }
     if !t.has("sex") && sex.is_none() {
-        return Err(ModelError::Reference { file: file.into(), row: None, line: Some(1), column: Some("sex".into()), message: "the file has no sex column: say which sex the table holds".into() });
+        return Err(ModelError::Reference {
+            file: file.into(),
+            row: None,
+            line: Some(1),
+            column: Some("sex".into()),
+            message: "the file has no sex column: say which sex the table holds".into(),
+        });
     }
     if !t.has("year") && year.is_none() {
-        return Err(ModelError::Reference { file: file.into(), row: None, line: Some(1), column: Some("year".into()), message: "the file has no year column: say which mid-year the table holds".into() });
+        return Err(ModelError::Reference {
+            file: file.into(),
+            row: None,
+            line: Some(1),
+            column: Some("year".into()),
+            message: "the file has no year column: say which mid-year the table holds".into(),
+        });
     }
     let mut out = Vec::new();
     let mut seen = HashSet::new();
@@ -87,14 +133,22 @@ pub fn load_population_ons_wide<R: Read>(file: &str, reader: R, year: Option<i32
         let code = t.parse(i, "code", GssCode::parse)?;
         let row_sex = match t.parse_opt(i, "sex", parse_mf)? {
             Some(s) => s,
-            None => sex.ok_or_else(|| t.err(i, "sex", "blank sex and no sex given for the file"))?,
+            None => {
+                sex.ok_or_else(|| t.err(i, "sex", "blank sex and no sex given for the file"))?
+            }
         };
         let row_year = match t.parse_opt(i, "year", parse_year)? {
             Some(y) => y,
-            None => year.ok_or_else(|| t.err(i, "year", "blank year and no year given for the file"))?,
+            None => {
+                year.ok_or_else(|| t.err(i, "year", "blank year and no year given for the file"))?
+            }
         };
         if !seen.insert((code.to_string(), row_year, row_sex)) {
-            return Err(t.err(i, "code", format!("{code} appears twice for {row_year} {}", row_sex.code())));
+            return Err(t.err(
+                i,
+                "code",
+                format!("{code} appears twice for {row_year} {}", row_sex.code()),
+            ));
         }
         let mut bands: BTreeMap<EspBand, u64> = BTreeMap::new();
         let mut total = 0u64;
@@ -107,10 +161,20 @@ pub fn load_population_ons_wide<R: Read>(file: &str, reader: R, year: Option<i32
         if let Some(all) = t.parse_opt(i, "all_ages", parse_count)?
             && all != total
         {
-            return Err(t.err(i, "all_ages", format!("all ages is {all} but the single years 0 to 90 add up to {total}")));
+            return Err(t.err(
+                i,
+                "all_ages",
+                format!("all ages is {all} but the single years 0 to 90 add up to {total}"),
+            ));
         }
         for (age_band, population) in bands {
-            out.push(PopulationRow { code: code.clone(), year: row_year, sex: row_sex, age_band, population });
+            out.push(PopulationRow {
+                code: code.clone(),
+                year: row_year,
+                sex: row_sex,
+                age_band,
+                population,
+            });
         }
     }
     Ok(out)
@@ -130,20 +194,40 @@ pub struct PwidRow {
 /// Loads `code, year, estimated_pwid`. Estimates must be positive: they are coverage
 /// denominators (formats.md §3).
 pub fn load_pwid<R: Read>(file: &str, reader: R) -> Result<Vec<PwidRow>> {
-    let t = Table::read(file, reader, &["code", "year", "estimated_pwid"], &[("pwid", "estimated_pwid")])?;
+    let t = Table::read(
+        file,
+        reader,
+        &["code", "year", "estimated_pwid"],
+        &[("pwid", "estimated_pwid")],
+    )?;
     let mut seen = HashSet::new();
     let mut out = Vec::with_capacity(t.rows.len());
     for i in 0..t.rows.len() {
         let code = t.parse(i, "code", GssCode::parse)?;
         let year = t.parse(i, "year", parse_year)?;
         let estimated_pwid = t.parse(i, "estimated_pwid", |v| {
-            let x: f64 = v.replace(',', "").parse().map_err(|_| ModelError::invalid("PWID estimate", v, "a positive number"))?;
-            if x.is_finite() && x > 0.0 { Ok(x) } else { Err(ModelError::invalid("PWID estimate", v, "a positive number (it divides syringes issued)")) }
+            let x: f64 = v
+                .replace(',', "")
+                .parse()
+                .map_err(|_| ModelError::invalid("PWID estimate", v, "a positive number"))?;
+            if x.is_finite() && x > 0.0 {
+                Ok(x)
+            } else {
+                Err(ModelError::invalid(
+                    "PWID estimate",
+                    v,
+                    "a positive number (it divides syringes issued)",
+                ))
+            }
         })?;
         if !seen.insert((code.to_string(), year)) {
             return Err(t.err(i, "year", format!("{code} has two estimates for {year}")));
         }
-        out.push(PwidRow { code, year, estimated_pwid });
+        out.push(PwidRow {
+            code,
+            year,
+            estimated_pwid,
+        });
     }
     Ok(out)
 }
