@@ -92,7 +92,7 @@ impl EspBand {
             .ok_or_else(err)?;
         let lo: u32 = lo.trim().parse().map_err(|_| err())?;
         let hi: u32 = hi.trim().parse().map_err(|_| err())?;
-        if lo % 5 == 0 && hi == lo + 4 && lo <= 85 {
+        if lo.is_multiple_of(5) && hi == lo + 4 && lo <= 85 {
             Ok(EspBand((lo / 5) as u8))
         } else {
             Err(err())

@@ -11,6 +11,7 @@ use crate::rng::Stream;
 use crate::world::{Submitter, World};
 
 /// The state of a case as a coroner knows it on an extract date.
+#[allow(clippy::too_many_arguments)] // one call site each; a struct would only rename them
 pub fn case_row(
     world: &World,
     sub: &Submitter,
@@ -58,7 +59,7 @@ pub fn case_row(
     }
     if d.names_known || !d.nhs_known {
         if accented && r.chance(0.4) {
-            let (f, l) = *r.pick(ACCENTED);
+            let (f, l) = r.pick(ACCENTED);
             set("forenames", Cell::S(f));
             set("surname", Cell::S(l));
         } else {

@@ -201,7 +201,7 @@ fn primary_controlled(r: &mut Stream, year: i32) -> &'static str {
         ("dihydrocodeine", 1.5),
     ];
     if r.chance(nitazene) {
-        return *r.pick(&[
+        return r.pick(&[
             "isotonitazene",
             "metonitazene",
             "protonitazene",
@@ -322,7 +322,7 @@ fn make_death(
             if cause == "F13" {
                 imp = vec!["diazepam"];
             }
-            let concl = *r.pick(&[
+            let concl = r.pick(&[
                 "drug_related",
                 "drug_related",
                 "accident",
@@ -336,7 +336,7 @@ fn make_death(
         }
         Kind::PoisoningOnly => {
             let cause = pick_weighted(r, POISONING_CAUSES);
-            let mut imp = vec![*r.pick(&NON_CONTROLLED[..5])];
+            let mut imp = vec![r.pick(&NON_CONTROLLED[..5])];
             if r.chance(0.3) {
                 imp.push("alcohol");
             }
@@ -346,7 +346,7 @@ fn make_death(
             let concl = if cause.starts_with("X6") {
                 "suicide"
             } else {
-                *r.pick(&["accident", "open", "narrative", "misadventure"])
+                r.pick(&["accident", "open", "narrative", "misadventure"])
             };
             (cause, imp, concl)
         }
@@ -360,7 +360,7 @@ fn make_death(
             let concl = if cause == "I21" || cause == "K70" {
                 "natural"
             } else {
-                *r.pick(&["accident", "narrative", "natural"])
+                r.pick(&["accident", "narrative", "natural"])
             };
             (cause, imp, concl)
         }
@@ -392,7 +392,7 @@ fn make_death(
         yn(r, 0.55),
     ];
     let prison_days = (misuse && r.chance(0.03)).then(|| r.int(1, 365));
-    let place = *r.pick(&[
+    let place = r.pick(&[
         "home",
         "home",
         "home",
@@ -474,7 +474,7 @@ fn plant_cluster(
         let age = r.int(24, 52) as u32;
         let sex = usize::from(r.chance(0.2));
         let mut d = make_death(r, world, seed, coroner, area, sex, age, dod, Kind::Misuse);
-        d.implicated = vec![*r.pick(&["isotonitazene", "protonitazene", "metonitazene"])];
+        d.implicated = vec![r.pick(&["isotonitazene", "protonitazene", "metonitazene"])];
         if r.chance(0.5) {
             d.implicated.push("heroin");
         }

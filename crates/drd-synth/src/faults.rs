@@ -58,7 +58,7 @@ pub fn inject(
     match (reason, s) {
         (R::MissingRequiredValue, _) => {
             let req: Vec<&'static str> = s.required_columns().collect();
-            let col = *r.pick(&req);
+            let col = r.pick(&req);
             set(row, col, Cell::E);
             if col == "date_of_birth" {
                 // TOP: a blank required date of birth; nothing else depends on it being present.
@@ -69,7 +69,7 @@ pub fn inject(
             set(
                 row,
                 "date_of_death",
-                Cell::S(*r.pick(&["31/02/2024", "2023-13-05", "1899-07-14", "30-06-2023"])),
+                Cell::S(r.pick(&["31/02/2024", "2023-13-05", "1899-07-14", "30-06-2023"])),
             );
             set(row, "date_of_inquest", Cell::E);
             Some("date_of_death")
@@ -78,7 +78,7 @@ pub fn inject(
             set(
                 row,
                 "top_date",
-                Cell::S(*r.pick(&["2024-02-30", "31/04/2023", "2023/05/06"])),
+                Cell::S(r.pick(&["2024-02-30", "31/04/2023", "2023/05/06"])),
             );
             Some("top_date")
         }
@@ -86,7 +86,7 @@ pub fn inject(
             set(
                 row,
                 "period_end",
-                Cell::S(*r.pick(&["2024-04-31", "31/06/2023", "June 2023"])),
+                Cell::S(r.pick(&["2024-04-31", "31/06/2023", "June 2023"])),
             );
             Some("period_end")
         }
@@ -142,11 +142,7 @@ pub fn inject(
         }
         (R::InvalidNumber, Source::Coroner) => {
             if has("age") {
-                set(
-                    row,
-                    "age",
-                    Cell::S(*r.pick(&["forty", "4O", "unknown age"])),
-                );
+                set(row, "age", Cell::S(r.pick(&["forty", "4O", "unknown age"])));
                 set(row, "date_of_birth", Cell::E);
                 Some("age")
             } else {
@@ -158,7 +154,7 @@ pub fn inject(
             set(
                 row,
                 "opiate_days",
-                Cell::S(*r.pick(&["several", "1O", "n/k"])),
+                Cell::S(r.pick(&["several", "1O", "n/k"])),
             );
             Some("opiate_days")
         }
@@ -166,7 +162,7 @@ pub fn inject(
             set(
                 row,
                 "transactions",
-                Cell::S(*r.pick(&["12a", "lots", "1,2,3"])),
+                Cell::S(r.pick(&["12a", "lots", "1,2,3"])),
             );
             Some("transactions")
         }
@@ -194,11 +190,11 @@ pub fn inject(
             Some("syringe_sets_issued")
         }
         (R::InvalidCode, Source::Coroner) => {
-            set(row, "sex", Cell::S(*r.pick(&["X", "other", "3"])));
+            set(row, "sex", Cell::S(r.pick(&["X", "other", "3"])));
             Some("sex")
         }
         (R::InvalidCode, Source::Top) => {
-            set(row, "stage", Cell::S(*r.pick(&["mid", "follow-up", "Z"])));
+            set(row, "stage", Cell::S(r.pick(&["mid", "follow-up", "Z"])));
             set(row, "exit_reason", Cell::E);
             Some("stage")
         }
@@ -206,7 +202,7 @@ pub fn inject(
             set(
                 row,
                 "site_type",
-                Cell::S(*r.pick(&["clinic", "hospital", "shop"])),
+                Cell::S(r.pick(&["clinic", "hospital", "shop"])),
             );
             Some("site_type")
         }
@@ -214,7 +210,7 @@ pub fn inject(
             set(
                 row,
                 area_col,
-                Cell::S(*r.pick(&["E0800002", "Birmingham", "E080000255", "e08000025"])),
+                Cell::S(r.pick(&["E0800002", "Birmingham", "E080000255", "e08000025"])),
             );
             Some(area_col)
         }
@@ -223,7 +219,7 @@ pub fn inject(
             set(
                 row,
                 area_col,
-                Cell::S(*r.pick(&["E06000099", "W06000015", "E10000099"])),
+                Cell::S(r.pick(&["E06000099", "W06000015", "E10000099"])),
             );
             Some(area_col)
         }
@@ -237,7 +233,7 @@ pub fn inject(
             }
             let bad = match &row[ix(s, "nhs_number")] {
                 Cell::O(v) if r.chance(0.7) => crate::people::corrupt_nhs(v),
-                _ => (*r.pick(&["12345", "999 123 45678", "NHS0000000"])).to_string(),
+                _ => (r.pick(&["12345", "999 123 45678", "NHS0000000"])).to_string(),
             };
             set(row, "nhs_number", Cell::O(bad));
             Some("nhs_number")
@@ -249,7 +245,7 @@ pub fn inject(
             set(
                 row,
                 "postcode",
-                Cell::S(*r.pick(&["NOT KNOWN", "B70 7CQ", "12345", "NFA"])),
+                Cell::S(r.pick(&["NOT KNOWN", "B70 7CQ", "12345", "NFA"])),
             );
             Some("postcode")
         }

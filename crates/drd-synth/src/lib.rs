@@ -460,7 +460,7 @@ fn style_for(source: Source, i: usize) -> Style {
             } else if i % 4 == 1 {
                 s.encoding = Encoding::Utf8Bom;
             }
-            s.crlf |= i % 3 == 0;
+            s.crlf |= i.is_multiple_of(3);
             s.uk_dates = i % 5 == 2;
             s.headers = if i % 6 == 3 {
                 HeaderStyle::Title
@@ -528,9 +528,10 @@ fn layout_for(source: Source, i: usize) -> (Vec<usize>, bool) {
             match source {
                 // Some coroners send no names or postcode, one no extract date or revision.
                 Source::Coroner => {
-                    !(i % 5 == 3
-                        && matches!(name, "surname" | "forenames" | "postcode" | "alone_at_time"))
-                        && !(i % 11 == 6 && matches!(name, "extract_date" | "revision"))
+                    let no_names = i % 5 == 3
+                        && matches!(name, "surname" | "forenames" | "postcode" | "alone_at_time");
+                    let no_provenance = i % 11 == 6 && matches!(name, "extract_date" | "revision");
+                    !no_names && !no_provenance
                 }
                 Source::Top => !(i % 5 == 4 && matches!(name, "revision" | "education_days")),
                 Source::Nsp => {
@@ -623,7 +624,7 @@ impl<'a> FaultyWriter<'a> {
     fn emit(&mut self, row: &[Cell]) -> Result<(), Error> {
         let mut cells: Vec<Cell> = self.layout.iter().map(|&c| row[c].clone()).collect();
         if self.notes {
-            cells.push(Cell::S(*self.r.pick(NOTES)));
+            cells.push(Cell::S(self.r.pick(NOTES)));
         }
         self.n += 1;
         self.w.row(&cells).map_err(|e| Error::Io {
@@ -640,7 +641,7 @@ impl<'a> FaultyWriter<'a> {
             let reason = if showcase_turn {
                 self.pending[0]
             } else {
-                *self.r.pick(&reasons)
+                self.r.pick(&reasons)
             };
             let ctx = faults::Ctx {
                 source: self.source,
@@ -736,7 +737,9 @@ fn write_coroner(cfg: &Config, truth: &Truth, c: usize, out_dir: &Path) -> Resul
     let deaths = &truth.deaths[c];
     let x2 = extract_date(world);
     let showcase = c == 0;
-    let mut extracts: Vec<(NaiveDate, Vec<(usize, i64, bool)>)> = Vec::new();
+    // (extract date, [(death index, revision, withdrawn)])
+    type Extract = (NaiveDate, Vec<(usize, i64, bool)>);
+    let mut extracts: Vec<Extract> = Vec::new();
     if c == REVISED_CORONER {
         let (x1, _) = revised_extract_dates(world);
         let first: Vec<(usize, i64, bool)> = deaths

@@ -134,7 +134,7 @@ fn fmt_date(d: NaiveDate, uk: bool, out: &mut Vec<u8>) {
 
 enum Sink {
     Plain(BufWriter<File>),
-    Gz(flate2::write::GzEncoder<BufWriter<File>>),
+    Gz(Box<flate2::write::GzEncoder<BufWriter<File>>>),
 }
 
 impl Write for Sink {
@@ -170,6 +170,7 @@ impl std::fmt::Debug for TableWriter {
     }
 }
 
+#[allow(clippy::needless_pass_by_value)] // used as a map_err function
 fn xerr(e: rust_xlsxwriter::XlsxError) -> io::Error {
     io::Error::other(e.to_string())
 }
@@ -207,11 +208,11 @@ impl TableWriter {
         }
         let file = BufWriter::with_capacity(1 << 20, File::create(path)?);
         let sink = if style.gzip {
-            Sink::Gz(
+            Sink::Gz(Box::new(
                 flate2::GzBuilder::new()
                     .mtime(0)
                     .write(file, flate2::Compression::fast()),
-            )
+            ))
         } else {
             Sink::Plain(file)
         };

@@ -93,11 +93,11 @@ pub fn corrupt_nhs(valid: &str) -> String {
 pub fn person(seed: u64, area: &str, serial: u64, sex: usize, age: u32, on: NaiveDate) -> Person {
     let mut r = stream(seed, "person", area, serial as i32 ^ (serial >> 32) as i32);
     let nhs = nhs_number(&mut r);
-    let surname = *r.pick(SURNAMES);
+    let surname = r.pick(SURNAMES);
     let forenames = if sex == 0 {
-        *r.pick(MALE)
+        r.pick(MALE)
     } else {
-        *r.pick(FEMALE)
+        r.pick(FEMALE)
     };
     let days_into_year = r.int(0, 364);
     let dob =

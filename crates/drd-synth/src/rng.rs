@@ -67,8 +67,8 @@ impl Stream {
     }
 
     /// Picks one element.
-    pub fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
-        &xs[self.int(0, xs.len() as i64 - 1) as usize]
+    pub fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
+        xs[self.int(0, xs.len() as i64 - 1) as usize]
     }
 
     /// Picks an index by weights.

@@ -87,6 +87,7 @@ fn exit_reason(r: &mut Stream, quality: f64) -> &'static str {
 }
 
 /// New episodes for one area in one year from one provider (`share` of the area's demand).
+#[allow(clippy::too_many_arguments)]
 pub fn episodes(
     world: &World,
     seed: u64,
@@ -144,7 +145,7 @@ pub fn linked_episode(
         exit_reason: if died {
             "died"
         } else {
-            *r.pick(&[
+            r.pick(&[
                 "dropped_out",
                 "dropped_out",
                 "completed_drug_free",
@@ -170,9 +171,9 @@ fn yn(r: &mut Stream, p: f64) -> Cell {
     if x < 0.05 {
         Cell::E
     } else if x < 0.05 + 0.95 * p {
-        Cell::S(*r.pick(&["Y", "Y", "yes"]))
+        Cell::S(r.pick(&["Y", "Y", "yes"]))
     } else {
-        Cell::S(*r.pick(&["N", "N", "no"]))
+        Cell::S(r.pick(&["N", "N", "no"]))
     }
 }
 
