@@ -117,3 +117,34 @@ impl Stream {
         (lambda + lambda.sqrt() * self.normal()).round().max(0.0) as u64
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streams_are_keyed_and_repeatable() {
+        let draw = |s: &mut Stream| (0..5).map(|_| s.int(0, 1_000_000)).collect::<Vec<_>>();
+        let a = draw(&mut stream(7, "coroner", "c1", 2024));
+        assert_eq!(a, draw(&mut stream(7, "coroner", "c1", 2024)));
+        assert_ne!(a, draw(&mut stream(8, "coroner", "c1", 2024)));
+        assert_ne!(a, draw(&mut stream(7, "coroner", "c1", 2025)));
+        assert_ne!(a, draw(&mut stream(7, "top", "c1", 2024)));
+        // Keys are separated, so ("ab", "c") and ("a", "bc") differ.
+        assert_ne!(hash_keys(&[b"ab", b"c"]), hash_keys(&[b"a", b"bc"]));
+    }
+
+    #[test]
+    fn samplers_have_the_right_centre() {
+        let mut s = stream(1, "t", "t", 0);
+        let n = 20_000;
+        let mean = |s: &mut Stream, f: &dyn Fn(&mut Stream) -> f64| (0..n).map(|_| f(s)).sum::<f64>() / f64::from(n);
+        assert!((mean(&mut s, &|s| s.poisson(4.0) as f64) - 4.0).abs() < 0.1);
+        assert!((mean(&mut s, &|s| s.poisson(400.0) as f64) - 400.0).abs() < 1.0);
+        assert!(mean(&mut s, &|s| s.normal()).abs() < 0.03);
+        let mut xs: Vec<f64> = (0..n).map(|_| s.lognormal(175.0, 0.7)).collect();
+        xs.sort_by(f64::total_cmp);
+        assert!((xs[xs.len() / 2] - 175.0).abs() < 6.0, "median {}", xs[xs.len() / 2]);
+        assert_eq!(s.poisson(0.0), 0);
+    }
+}
