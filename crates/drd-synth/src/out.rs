@@ -403,7 +403,8 @@ mod tests {
     fn write(style: Style, rows: &[Vec<Cell>]) -> Vec<u8> {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join(format!("t.{}", style.extension()));
-        let mut w = TableWriter::create(&p, style, &["case_ref", "date_of_death", "notes"]).unwrap();
+        let mut w =
+            TableWriter::create(&p, style, &["case_ref", "date_of_death", "notes"]).unwrap();
         for r in rows {
             w.row(r).unwrap();
         }
@@ -417,41 +418,86 @@ mod tests {
 
     #[test]
     fn csv_quotes_commas_quotes_and_newlines() {
-        let b = write(Style::PLAIN, &[vec![Cell::S("A/1"), date(), Cell::S("said \"no\",\nthen left")]]);
-        assert_eq!(String::from_utf8(b).unwrap(), "case_ref,date_of_death,notes\nA/1,2024-03-07,\"said \"\"no\"\",\nthen left\"\n");
+        let b = write(
+            Style::PLAIN,
+            &[vec![
+                Cell::S("A/1"),
+                date(),
+                Cell::S("said \"no\",\nthen left"),
+            ]],
+        );
+        assert_eq!(
+            String::from_utf8(b).unwrap(),
+            "case_ref,date_of_death,notes\nA/1,2024-03-07,\"said \"\"no\"\",\nthen left\"\n"
+        );
     }
 
     #[test]
     fn uk_dates_crlf_bom_and_title_headers() {
-        let s = Style { uk_dates: true, crlf: true, encoding: Encoding::Utf8Bom, headers: HeaderStyle::Title, ..Style::PLAIN };
+        let s = Style {
+            uk_dates: true,
+            crlf: true,
+            encoding: Encoding::Utf8Bom,
+            headers: HeaderStyle::Title,
+            ..Style::PLAIN
+        };
         let b = write(s, &[vec![Cell::I(5), date(), Cell::E]]);
-        assert_eq!(b, "\u{feff}Case Ref,Date Of Death,Notes\r\n5,07/03/2024,\r\n".as_bytes());
-        assert_eq!(spell_header("date_of_death", HeaderStyle::UpperHyphen), "DATE-OF-DEATH");
+        assert_eq!(
+            b,
+            "\u{feff}Case Ref,Date Of Death,Notes\r\n5,07/03/2024,\r\n".as_bytes()
+        );
+        assert_eq!(
+            spell_header("date_of_death", HeaderStyle::UpperHyphen),
+            "DATE-OF-DEATH"
+        );
     }
 
     #[test]
     fn windows_1252_is_not_utf8() {
-        let s = Style { encoding: Encoding::Windows1252, ..Style::PLAIN };
-        let b = write(s, &[vec![Cell::S("Zoë"), date(), Cell::S("O\u{2019}Connor")]]);
-        assert!(String::from_utf8(b.clone()).is_err(), "must not be valid UTF-8");
+        let s = Style {
+            encoding: Encoding::Windows1252,
+            ..Style::PLAIN
+        };
+        let b = write(
+            s,
+            &[vec![Cell::S("Zoë"), date(), Cell::S("O\u{2019}Connor")]],
+        );
+        assert!(
+            String::from_utf8(b.clone()).is_err(),
+            "must not be valid UTF-8"
+        );
         assert!(b.windows(3).any(|w| w == b"Zo\xeb"));
-        assert!(b.contains(&0x92), "right single quote is 0x92 in Windows-1252");
+        assert!(
+            b.contains(&0x92),
+            "right single quote is 0x92 in Windows-1252"
+        );
     }
 
     #[test]
     fn ndjson_gzip_has_zero_mtime_and_nulls() {
-        let s = Style { format: Format::Ndjson, gzip: true, ..Style::PLAIN };
+        let s = Style {
+            format: Format::Ndjson,
+            gzip: true,
+            ..Style::PLAIN
+        };
         let b = write(s, &[vec![Cell::S("A\"1"), date(), Cell::E]]);
         assert_eq!(&b[..2], &[0x1f, 0x8b]);
         assert_eq!(&b[4..8], &[0, 0, 0, 0]);
         let mut text = String::new();
-        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(b.as_slice()), &mut text).unwrap();
-        assert_eq!(text, "{\"case_ref\":\"A\\\"1\",\"date_of_death\":\"2024-03-07\",\"notes\":null}\n");
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(b.as_slice()), &mut text)
+            .unwrap();
+        assert_eq!(
+            text,
+            "{\"case_ref\":\"A\\\"1\",\"date_of_death\":\"2024-03-07\",\"notes\":null}\n"
+        );
     }
 
     #[test]
     fn xlsx_is_byte_identical_across_runs() {
-        let s = Style { format: Format::Xlsx, ..Style::PLAIN };
+        let s = Style {
+            format: Format::Xlsx,
+            ..Style::PLAIN
+        };
         let rows = [vec![Cell::S("A/1"), date(), Cell::F(1.5)]];
         let a = write(s, &rows);
         std::thread::sleep(std::time::Duration::from_millis(1100));

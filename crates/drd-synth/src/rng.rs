@@ -138,13 +138,19 @@ mod tests {
     fn samplers_have_the_right_centre() {
         let mut s = stream(1, "t", "t", 0);
         let n = 20_000;
-        let mean = |s: &mut Stream, f: &dyn Fn(&mut Stream) -> f64| (0..n).map(|_| f(s)).sum::<f64>() / f64::from(n);
+        let mean = |s: &mut Stream, f: &dyn Fn(&mut Stream) -> f64| {
+            (0..n).map(|_| f(s)).sum::<f64>() / f64::from(n)
+        };
         assert!((mean(&mut s, &|s| s.poisson(4.0) as f64) - 4.0).abs() < 0.1);
         assert!((mean(&mut s, &|s| s.poisson(400.0) as f64) - 400.0).abs() < 1.0);
         assert!(mean(&mut s, &|s| s.normal()).abs() < 0.03);
         let mut xs: Vec<f64> = (0..n).map(|_| s.lognormal(175.0, 0.7)).collect();
         xs.sort_by(f64::total_cmp);
-        assert!((xs[xs.len() / 2] - 175.0).abs() < 6.0, "median {}", xs[xs.len() / 2]);
+        assert!(
+            (xs[xs.len() / 2] - 175.0).abs() < 6.0,
+            "median {}",
+            xs[xs.len() / 2]
+        );
         assert_eq!(s.poisson(0.0), 0);
     }
 }

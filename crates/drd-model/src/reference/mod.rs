@@ -92,6 +92,13 @@ impl Table {
         })
     }
 
+    /// The normalised headers, in file order.
+    pub fn headers(&self) -> Vec<String> {
+        let mut h: Vec<(&String, &usize)> = self.cols.iter().collect();
+        h.sort_by_key(|(_, i)| **i);
+        h.into_iter().map(|(n, _)| n.clone()).collect()
+    }
+
     pub fn has(&self, col: &str) -> bool {
         self.cols.contains_key(col)
     }

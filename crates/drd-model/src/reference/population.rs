@@ -70,8 +70,16 @@ pub fn load_population<R: Read>(file: &str, reader: R) -> Result<Vec<PopulationR
     Ok(out)
 }
 
-/// Loads the ONS mid-year-estimate wide layout: one row per area (and sex), one column per
-/// single year of age `0` … `90`, where `90` means 90 and over (`90+` is accepted too).
+/// Loads an ONS mid-year-estimate file in either of the layouts ONS publishes, summing single
+/// years of age into ESP2013 bands:
+///
+/// - **wide by age** (MYE2 tables): one row per area (and sex), one column per single year of
+///   age `0` … `90`, where `90` means 90 and over (`90+` is accepted too);
+/// - **long by age, wide by year** (the 2022+ CSV downloads): one row per area, sex and single
+///   year of age (`age`, 90 meaning 90+), and one column per year, `population_2021`,
+///   `population_2022`, …; every year column becomes rows for that year.
+///
+/// The layout is chosen from the header.
 ///
 /// ONS publishes one table per sex and per year, so `sex` and `year` come from columns when the
 /// file has them (`sex`; `year` or `mid_year`) and otherwise from the arguments. Area codes come
@@ -87,12 +95,18 @@ pub fn load_population_ons_wide<R: Read>(
     let aliases = [
         ("ladcode", "code"),
         ("lad_code", "code"),
+        ("ladcode21", "code"),
+        ("ladcode23", "code"),
+        ("utla_code", "code"),
         ("area_code", "code"),
         ("geography_code", "code"),
         ("mid_year", "year"),
         ("90+", "90"),
     ];
     let t = Table::read(file, reader, &["code"], &aliases)?;
+    if t.has("age") && !t.has("0") {
+        return load_long_by_age(&t);
+    }
     let missing: Vec<String> = (0..=90)
         .map(|a| a.to_string())
         .filter(|a| !t.has(a))
@@ -178,6 +192,72 @@ pub fn load_population_ons_wide<R: Read>(
         }
     }
     Ok(out)
+}
+
+/// The long-by-age layout: `code, sex, age, population_YYYY…`.
+fn load_long_by_age(t: &Table) -> Result<Vec<PopulationRow>> {
+    let year_cols: Vec<(String, i32)> = t
+        .headers()
+        .iter()
+        .filter_map(|h| {
+            h.strip_prefix("population_")
+                .and_then(|y| y.parse::<i32>().ok())
+                .map(|y| (h.clone(), y))
+        })
+        .collect();
+    if year_cols.is_empty() || !t.has("sex") {
+        return Err(ModelError::Reference {
+            file: t.file.clone(),
+            row: None,
+            line: Some(1),
+            column: None,
+            message: "the ONS long layout needs sex, age and at least one population_YYYY column"
+                .into(),
+        });
+    }
+    let mut cells: BTreeMap<(String, i32, Sex, EspBand), u64> = BTreeMap::new();
+    let mut seen = HashSet::new();
+    for i in 0..t.rows.len() {
+        let code = t.parse(i, "code", GssCode::parse)?;
+        let sex = t.parse(i, "sex", parse_mf)?;
+        let age = t.parse(i, "age", |v| {
+            let a = v.trim_end_matches('+');
+            match a.parse::<u32>() {
+                Ok(a) if a <= 90 => Ok(a),
+                _ => Err(ModelError::invalid(
+                    "single year of age",
+                    v,
+                    "a whole number from 0 to 90 (90 meaning 90 and over)",
+                )),
+            }
+        })?;
+        if !seen.insert((code.to_string(), sex, age)) {
+            return Err(t.err(
+                i,
+                "age",
+                format!("{code} {} age {age} appears twice", sex.code()),
+            ));
+        }
+        let band = EspBand::from_age(age)?;
+        for (col, year) in &year_cols {
+            let n = t.parse(i, col, parse_count)?;
+            *cells
+                .entry((code.to_string(), *year, sex, band))
+                .or_default() += n;
+        }
+    }
+    cells
+        .into_iter()
+        .map(|((code, year, sex, age_band), population)| {
+            Ok(PopulationRow {
+                code: GssCode::parse(&code)?,
+                year,
+                sex,
+                age_band,
+                population,
+            })
+        })
+        .collect()
 }
 
 /// One PWID estimate.

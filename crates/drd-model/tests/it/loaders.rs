@@ -232,6 +232,57 @@ fn population_ons_wide_layout() {
 }
 
 #[test]
+fn population_ons_long_layout() {
+    // 2022+ ONS downloads: one row per area, sex (1/2) and single year, one column per year.
+    let mut csv =
+        String::from("ladcode21,laname21,country,sex,age,population_2021,population_2022\n");
+    for sex in [1, 2] {
+        for age in 0..=90 {
+            csv.push_str(&format!(
+                "E06000001,Hartlepool,E,{sex},{age},\"1,{:03}\",{}\n",
+                age,
+                2000 + age
+            ));
+        }
+    }
+    let rows = load_population_ons_wide("mye22.csv", csv.as_bytes(), None, None).unwrap();
+    assert_eq!(rows.len(), 2 * 2 * 19);
+    let cell = |y: i32, s: Sex, b: &str| {
+        rows.iter()
+            .find(|r| r.year == y && r.sex == s && r.age_band == EspBand::parse(b).unwrap())
+            .unwrap()
+            .population
+    };
+    assert_eq!(
+        cell(2021, Sex::Male, "0-4"),
+        1000 + 1001 + 1002 + 1003 + 1004
+    );
+    assert_eq!(cell(2022, Sex::Female, "90+"), 2090);
+    let bad = csv.replace(
+        "E06000001,Hartlepool,E,2,47,",
+        "E06000001,Hartlepool,E,2,147,",
+    );
+    let e = msg(load_population_ons_wide(
+        "mye22.csv",
+        bad.as_bytes(),
+        None,
+        None,
+    ));
+    assert!(
+        e.contains("row 139") && e.contains("column 'age'") && e.contains("'147'"),
+        "{e}"
+    );
+    let dup = format!("{csv}E06000001,Hartlepool,E,1,0,5,5\n");
+    let e = msg(load_population_ons_wide(
+        "mye22.csv",
+        dup.as_bytes(),
+        None,
+        None,
+    ));
+    assert!(e.contains("row 183") && e.contains("appears twice"), "{e}");
+}
+
+#[test]
 fn pwid_estimates() {
     let rows = load_pwid(
         "pwid.csv",
