@@ -484,7 +484,7 @@ mod tests {
         assert_eq!(&b[..2], &[0x1f, 0x8b]);
         assert_eq!(&b[4..8], &[0, 0, 0, 0]);
         let mut text = String::new();
-        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(b.as_slice()), &mut text)
+        io::Read::read_to_string(&mut flate2::read::GzDecoder::new(b.as_slice()), &mut text)
             .unwrap();
         assert_eq!(
             text,

@@ -74,7 +74,11 @@ fn populations_total_about_57_million_and_are_never_zero() {
 fn treatment_outcomes_differ_by_area() {
     // Successful completion share of episodes, per partnership, at national volume over 3 years.
     let world = World::new(2019, 2025);
-    let k_total: f64 = world.areas.iter().map(|a| world.adults(a, 2023) * a.prevalence).sum();
+    let k_total: f64 = world
+        .areas
+        .iter()
+        .map(|a| world.adults(a, 2023) * a.prevalence)
+        .sum();
     let k = drd_synth::top::NATIONAL_NEW_EPISODES / k_total;
     let mut shares: Vec<f64> = world
         .areas
@@ -82,13 +86,28 @@ fn treatment_outcomes_differ_by_area() {
         .filter_map(|a| {
             let mut r = drd_synth::rng::stream(7, "test", a.p.code.as_str(), 0);
             let mut next = 0;
-            let eps: Vec<_> = (2021..=2023).flat_map(|y| drd_synth::top::episodes(&world, 7, a, y, 1.0, k, &mut r, &mut next, "T")).collect();
-            (eps.len() >= 200).then(|| eps.iter().filter(|e| e.exit_reason.starts_with("completed")).count() as f64 / eps.len() as f64)
+            let eps: Vec<_> = (2021..=2023)
+                .flat_map(|y| {
+                    drd_synth::top::episodes(&world, 7, a, y, 1.0, k, &mut r, &mut next, "T")
+                })
+                .collect();
+            (eps.len() >= 200).then(|| {
+                eps.iter()
+                    .filter(|e| e.exit_reason.starts_with("completed"))
+                    .count() as f64
+                    / eps.len() as f64
+            })
         })
         .collect();
     shares.sort_by(f64::total_cmp);
     let (p10, p90) = (shares[shares.len() / 10], shares[shares.len() * 9 / 10]);
     assert!(shares.len() > 120, "{}", shares.len());
-    assert!(p90 / p10 > 1.3, "completion shares barely vary: p10 {p10:.3}, p90 {p90:.3}");
-    assert!((0.15..0.6).contains(&p10) && p90 < 0.75, "p10 {p10:.3}, p90 {p90:.3}");
+    assert!(
+        p90 / p10 > 1.3,
+        "completion shares barely vary: p10 {p10:.3}, p90 {p90:.3}"
+    );
+    assert!(
+        (0.15..0.6).contains(&p10) && p90 < 0.75,
+        "p10 {p10:.3}, p90 {p90:.3}"
+    );
 }
