@@ -36,7 +36,7 @@ fn float64(name: &str, nullable: bool) -> Field {
 fn list_utf8(name: &str) -> Field {
     Field::new(
         name,
-        DataType::List(Arc::new(Field::new("item", DataType::Utf8, false))),
+        DataType::List(Arc::new(Field::new("element", DataType::Utf8, false))),
         true,
     )
 }
@@ -183,6 +183,55 @@ pub fn source_schema(source: Source) -> SchemaRef {
         Source::Top => top_schema(),
         Source::Nsp => nsp_schema(),
     }
+}
+
+/// Quarantined rows: one per rejected row, with the reason and the row's values after
+/// identifiers were pseudonymised or dropped (`raw_json`, an object keyed by column).
+pub fn quarantine_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        utf8("submitter", false),
+        utf8("source", false),
+        utf8("file_sha256", false),
+        utf8("file_name", false),
+        int64("row_number", false),
+        utf8("reason", false),
+        utf8("column", true),
+        utf8("message", false),
+        utf8("raw_json", false),
+        Field::new(
+            "ingested_at",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
+    ]))
+}
+
+/// Receipts: one row per ingested file, reconciling rows read = accepted + quarantined.
+pub fn receipts_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        utf8("submitter", false),
+        utf8("source", false),
+        utf8("file_sha256", false),
+        utf8("file_name", false),
+        utf8("format", true),
+        utf8("encoding", true),
+        utf8("status", false),
+        utf8("error", true),
+        int64("rows_read", false),
+        int64("rows_accepted", false),
+        int64("rows_quarantined", false),
+        int64("unlinkable_rows", false),
+        utf8("reasons_json", false),
+        list_utf8("warnings"),
+        int64("source_version", true),
+        int64("quarantine_version", true),
+        int64("duration_ms", false),
+        Field::new(
+            "ingested_at",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
+    ]))
 }
 
 /// Reference table: partnerships (formats.md §4), with the geography vintage.

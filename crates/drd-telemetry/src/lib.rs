@@ -2,7 +2,7 @@
 //!
 //! [`init`] installs a `tracing` subscriber: human-readable lines on standard error by default,
 //! or one JSON object per event with [`LogFormat::Json`]. `RUST_LOG` filters as usual
-//! (default `info`). OpenTelemetry export will be added here, so binaries never configure
+//! (default `info`, with dependencies at `warn`). OpenTelemetry export will be added here, so binaries never configure
 //! tracing themselves.
 //!
 //! Log messages are constant strings with values in fields, and never carry a row's content
@@ -59,7 +59,11 @@ pub fn init(format: LogFormat) -> Result<(), Error> {
         Ok(v) if !v.trim().is_empty() => {
             EnvFilter::try_new(v).map_err(|e| Error::Filter(e.to_string()))?
         }
-        _ => EnvFilter::new("info"),
+        // Dependencies' own progress logs (Delta snapshots, object stores) are too chatty for
+        // users; their warnings and errors still show.
+        _ => EnvFilter::new(
+            "info,deltalake=warn,deltalake_core=warn,delta_kernel=warn,buoyant_kernel=warn,object_store=warn",
+        ),
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

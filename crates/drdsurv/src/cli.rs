@@ -48,6 +48,22 @@ enum Command {
         #[command(flatten)]
         synth: SynthArgs,
     },
+    /// Ingest extract files for one submitter. Prints one JSON receipt per file; exits 2 if a
+    /// file was rejected whole.
+    Ingest {
+        /// Source: coroner, top or nsp.
+        #[arg(long)]
+        source: String,
+        /// Submitter id (lower-case letters, digits, '-', '_').
+        #[arg(long)]
+        submitter: String,
+        /// Partnership codes this submitter may send, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        areas: Vec<String>,
+        /// Files to ingest.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Run the main job on synthetic data. Today: generate the extracts; later issues add
     /// ingest, the national pipeline and the reports.
     Demo {
@@ -151,6 +167,66 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let cfg = synth.config().map_err(|e| usage(e.to_string()))?;
             let m = generate(&cfg, &out)?;
             writeln!(stdout, "{}", summary(&m, &out))?;
+        }
+        Command::Ingest {
+            source,
+            submitter,
+            areas,
+            files,
+        } => {
+            let source = <drd_model::Source as drd_model::Coded>::parse(&source)
+                .map_err(|e| usage(e.to_string()))?;
+            drd_ingest::check_submitter(&submitter).map_err(|e| usage(e.to_string()))?;
+            if areas.is_empty() {
+                return Err(usage(format!(
+                    "no authorised areas for submitter {submitter}: pass --areas CODE[,CODE…] (ingest refuses to start without them)"
+                )));
+            }
+            let partnerships = drd_ingest::defaults::partnerships();
+            let mut authorised = std::collections::HashSet::new();
+            for a in &areas {
+                let code = drd_model::GssCode::parse_area(a)
+                    .map_err(|e| usage(format!("--areas: {e}")))?;
+                if partnerships.get(code.as_str()).is_none() {
+                    return Err(usage(format!(
+                        "--areas: {code} is not a partnership in the {} geography",
+                        partnerships.vintage
+                    )));
+                }
+                authorised.insert(code.to_string());
+            }
+            let key = drd_ingest::LinkageKey::from_env().map_err(|e| usage(e.to_string()))?;
+            let store = drd_store::Store::open(&cli.store)?;
+            let substances = drd_ingest::defaults::substances();
+            let ingestor = drd_ingest::Ingestor {
+                store: &store,
+                key: &key,
+                partnerships: &partnerships,
+                substances: &substances,
+                xlsx_limit: drd_ingest::read::DEFAULT_XLSX_LIMIT,
+                batch_rows: 65_536,
+                received: chrono::Utc::now().date_naive(),
+            };
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let mut rejected = 0;
+            for f in &files {
+                let r = rt.block_on(ingestor.ingest(source, &submitter, &authorised, f))?;
+                if r.status == drd_ingest::Status::Rejected {
+                    rejected += 1;
+                }
+                writeln!(stdout, "{}", serde_json::to_string(&r)?)?;
+            }
+            if rejected > 0 {
+                return Err(Failure {
+                    code: 2,
+                    message: format!(
+                        "{rejected} of {} file(s) rejected whole (see their receipts)",
+                        files.len()
+                    ),
+                });
+            }
         }
         Command::Demo { synth } => {
             let cfg = synth.config().map_err(|e| usage(e.to_string()))?;

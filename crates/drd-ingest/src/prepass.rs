@@ -1,0 +1,223 @@
+//! The pre-pass over a whole file: SHA-256 of the bytes as received, gzip detection, format
+//! detection by extension and magic bytes, and the encoding decision (formats.md: decided for
+//! the whole file, because the first bad byte may come after a million rows).
+
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+/// Container format of a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// Comma-separated values.
+    Csv,
+    /// Excel workbook.
+    Xlsx,
+    /// Newline-delimited JSON.
+    Ndjson,
+}
+
+/// Text encoding of a CSV or NDJSON file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Encoding {
+    /// UTF-8 without a byte-order mark.
+    #[serde(rename = "utf-8")]
+    Utf8,
+    /// UTF-8 with a byte-order mark.
+    #[serde(rename = "utf-8-bom")]
+    Utf8Bom,
+    /// Windows-1252, transcoded while reading.
+    #[serde(rename = "windows-1252")]
+    Windows1252,
+}
+
+/// What the pre-pass found.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Prepass {
+    /// SHA-256 of the file exactly as received, hex.
+    pub sha256: String,
+    /// Size in bytes as received.
+    pub bytes: u64,
+    /// Gzip-compressed.
+    pub gzip: bool,
+    /// The detected format, or why the file is unreadable.
+    pub format: Result<Format, String>,
+    /// Encoding (CSV and NDJSON).
+    pub encoding: Option<Encoding>,
+}
+
+struct Hashing<R> {
+    inner: R,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+/// Name without a trailing `.gz`, lower-cased.
+fn inner_name(path: &Path) -> String {
+    let n = path
+        .file_name()
+        .map(|s| s.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    n.strip_suffix(".gz").map(str::to_string).unwrap_or(n)
+}
+
+/// Runs the pre-pass.
+pub fn prepass(path: &Path) -> io::Result<Prepass> {
+    let file = File::open(path)?;
+    let mut h = Hashing {
+        inner: BufReader::with_capacity(1 << 20, file),
+        hasher: Sha256::new(),
+        bytes: 0,
+    };
+    let mut head = [0u8; 2];
+    let n = read_full(&mut h, &mut head)?;
+    let gzip = n == 2 && head == [0x1f, 0x8b];
+    let name = inner_name(path);
+    let (format, encoding) = {
+        let prefix: &[u8] = &head[..n];
+        let chained = prefix.chain(&mut h);
+        if gzip {
+            let mut dec = flate2::read::MultiGzDecoder::new(chained);
+            match scan(&mut dec, &name) {
+                Ok(x) => x,
+                Err(e)
+                    if e.kind() == io::ErrorKind::InvalidInput
+                        || e.kind() == io::ErrorKind::InvalidData
+                        || e.kind() == io::ErrorKind::UnexpectedEof =>
+                {
+                    (Err(format!("the gzip stream is corrupt: {e}")), None)
+                }
+                Err(e) => return Err(e),
+            }
+        } else {
+            let mut r = chained;
+            scan(&mut r, &name)?
+        }
+    };
+    // Hash whatever the decoder did not need (gzip trailer, trailing garbage).
+    io::copy(&mut h, &mut io::sink())?;
+    let sha256 = h
+        .hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok(Prepass {
+        sha256,
+        bytes: h.bytes,
+        gzip,
+        format,
+        encoding,
+    })
+}
+
+fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+/// Reads the (decompressed) content once: magic bytes, then UTF-8 validity of the whole text.
+fn scan<R: Read>(r: &mut R, name: &str) -> io::Result<(Result<Format, String>, Option<Encoding>)> {
+    let mut buf = vec![0u8; 1 << 20];
+    let first = read_full(r, &mut buf[..8192])?;
+    let head = &buf[..first];
+    let ext = name.rsplit('.').next().unwrap_or("");
+    if head.starts_with(b"PK\x03\x04") {
+        // A zip container: an XLSX workbook (calamine decides whether it really is one).
+        io::copy(r, &mut io::sink())?;
+        return Ok((Ok(Format::Xlsx), None));
+    }
+    if head.starts_with(b"%PDF") || head.starts_with(b"\xd0\xcf\x11\xe0") {
+        io::copy(r, &mut io::sink())?;
+        let what = if head.starts_with(b"%PDF") {
+            "a PDF document"
+        } else {
+            "an old binary Office file (.xls/.doc)"
+        };
+        return Ok((
+            Err(format!("the file is {what}, not CSV, XLSX or NDJSON")),
+            None,
+        ));
+    }
+    if ext == "xlsx" || ext == "xlsm" {
+        io::copy(r, &mut io::sink())?;
+        return Ok((
+            Err("the file is named .xlsx but is not an Excel workbook (no zip signature)".into()),
+            None,
+        ));
+    }
+    if first == 0 {
+        return Ok((Err("the file is empty".into()), None));
+    }
+    if head.contains(&0) {
+        io::copy(r, &mut io::sink())?;
+        return Ok((
+            Err("the file holds binary data (NUL bytes), not text".into()),
+            None,
+        ));
+    }
+    let bom = head.starts_with(b"\xef\xbb\xbf");
+    let body = if bom { &head[3..] } else { head };
+    let first_char = body.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    let format = if ext == "ndjson" || ext == "jsonl" || (ext != "csv" && first_char == Some(b'{'))
+    {
+        Format::Ndjson
+    } else {
+        Format::Csv
+    };
+    // UTF-8 validity over the whole stream, carrying incomplete sequences across chunks.
+    let mut valid = true;
+    let mut carry: usize;
+    let mut len = first;
+    loop {
+        match std::str::from_utf8(&buf[..len]) {
+            Ok(_) => carry = 0,
+            Err(e) if e.error_len().is_none() => carry = len - e.valid_up_to(),
+            Err(_) => {
+                valid = false;
+                io::copy(r, &mut io::sink())?;
+                break;
+            }
+        }
+        if carry > 0 {
+            buf.copy_within(len - carry..len, 0);
+        }
+        let k = r.read(&mut buf[carry..])?;
+        if k == 0 {
+            if carry > 0 {
+                valid = false;
+            }
+            break;
+        }
+        len = carry + k;
+    }
+    let encoding = if !valid {
+        Encoding::Windows1252
+    } else if bom {
+        Encoding::Utf8Bom
+    } else {
+        Encoding::Utf8
+    };
+    if format == Format::Ndjson && encoding == Encoding::Windows1252 {
+        return Ok((Err("NDJSON must be UTF-8 but the file is not".into()), None));
+    }
+    Ok((Ok(format), Some(encoding)))
+}
