@@ -195,8 +195,13 @@ def main(out):
         planted = faults_by_file.get(path_s, {})
         sub_areas = allowed[(src, rec["submitter"])]
         date_col = {"coroner": "date_of_death", "top": "top_date", "nsp": "period_start"}[src]
+        seen_keys = {}
         for n, row in enumerate(rows, start=1):
             rows_total[src] += 1
+            k = tuple(row[ix[c]].strip() for c in KEYS[src] if c in ix) + ((row[ix["revision"]].strip() or "1") if "revision" in ix else "1",)
+            if k in seen_keys and not planted.get(n) and not planted.get(seen_keys[k]):
+                fail(f"{path_s} rows {seen_keys[k]} and {n} share key {k} but no duplicate fault is listed")
+            seen_keys.setdefault(k, n)
             fs = planted.get(n)
             val = lambda c: row[ix[c]].strip() if c in ix else ""
             if not fs:

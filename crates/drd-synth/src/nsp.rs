@@ -57,7 +57,7 @@ pub fn sites(world: &World, area: &Area) -> Vec<Site> {
                 _ => 1.0,
             } * (0.5 + h("size"));
             Site {
-                code: format!("{}-S{:03}", &area.p.code.as_str()[3..], k + 1),
+                code: format!("{}-S{:03}", area.p.code, k + 1),
                 kind,
                 area: area.idx,
                 weight,
