@@ -548,7 +548,8 @@ fn top(row: Row<'_>, ctx: &Ctx<'_>) -> R<Valid> {
             ReasonCode::InvalidCode,
             "exit_reason",
             format!(
-                "exit_reason is only allowed on exit TOPs, but stage is {}",
+                "exit_reason '{}' is only allowed on exit TOPs, but stage is {}",
+                row.get("exit_reason"),
                 stage.code()
             ),
         ));
@@ -645,7 +646,9 @@ fn nsp(row: Row<'_>, ctx: &Ctx<'_>) -> R<Valid> {
         return Err(err(
             ReasonCode::PeriodTooLong,
             "period_end",
-            format!("the period {start} to {end} is {span} days apart; at most 92 are allowed"),
+            format!(
+                "period_end: the period {start} to {end} is {span} days long; at most 92 are allowed"
+            ),
         ));
     }
     if let Some(c) = clients

@@ -21,9 +21,11 @@
 
 mod layout;
 mod table;
+mod view;
 
 pub use layout::{TableKind, table_path};
 pub use table::{AppendResult, Appender, TableInfo, writer_properties};
+pub use view::{current_view_sql, stored_key};
 
 use std::collections::HashMap;
 use std::sync::Arc;
