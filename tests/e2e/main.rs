@@ -4,6 +4,7 @@
 
 mod cli;
 mod generate;
+mod ingest;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
