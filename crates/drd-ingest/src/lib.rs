@@ -18,6 +18,7 @@
 
 pub mod batch;
 pub mod defaults;
+pub mod export;
 pub mod ingest;
 pub mod key;
 pub mod prepass;
@@ -25,6 +26,7 @@ pub mod read;
 pub mod receipt;
 pub mod validate;
 
+pub use export::export_quarantine;
 pub use ingest::{Ingestor, app_id, check_submitter};
 pub use key::LinkageKey;
 pub use receipt::{Receipt, Status};

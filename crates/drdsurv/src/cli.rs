@@ -64,11 +64,30 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// A submitter's quarantined rows.
+    Quarantine {
+        #[command(subcommand)]
+        action: QuarantineCmd,
+    },
     /// Run the main job on synthetic data. Today: generate the extracts; later issues add
     /// ingest, the national pipeline and the reports.
     Demo {
         #[command(flatten)]
         synth: SynthArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum QuarantineCmd {
+    /// Write a submitter's quarantined rows (pseudonymised) as CSV to standard output, with
+    /// reason, column and message, for correction and resubmission.
+    Export {
+        /// Submitter id.
+        #[arg(long)]
+        submitter: String,
+        /// Only this file (its SHA-256, as in the receipt).
+        #[arg(long)]
+        file: Option<String>,
     },
 }
 
@@ -227,6 +246,22 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     ),
                 });
             }
+        }
+        Command::Quarantine {
+            action: QuarantineCmd::Export { submitter, file },
+        } => {
+            drd_ingest::check_submitter(&submitter).map_err(|e| usage(e.to_string()))?;
+            let store = drd_store::Store::open(&cli.store)?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let n = rt.block_on(drd_ingest::export_quarantine(
+                &store,
+                &submitter,
+                file.as_deref(),
+                &mut stdout,
+            ))?;
+            tracing::info!(rows = n, "quarantine exported");
         }
         Command::Demo { synth } => {
             let cfg = synth.config().map_err(|e| usage(e.to_string()))?;
