@@ -287,21 +287,15 @@ impl Ingestor<'_> {
                     values.extend(valid.values);
                     src_builder.push(&values);
                     if src_builder.len() >= self.batch_rows {
-                        if src_app.is_none() {
-                            src_app = Some(
-                                self.store
-                                    .appender(
-                                        &rel(TableKind::Sources),
-                                        &src_schema,
-                                        Some((&app, 1)),
-                                        meta.clone(),
-                                    )
-                                    .await?,
-                            );
-                        }
-                        if let Some(a) = src_app.as_mut() {
-                            a.write(src_builder.finish()).await?;
-                        }
+                        self.flush_rows(
+                            &mut src_app,
+                            &rel(TableKind::Sources),
+                            &src_schema,
+                            &app,
+                            &meta,
+                            &mut src_builder,
+                        )
+                        .await?;
                     }
                 }
                 Err(e) => {
@@ -327,21 +321,15 @@ impl Ingestor<'_> {
                         V::Ts(ingested_at),
                     ]);
                     if q_builder.len() >= self.batch_rows {
-                        if q_app.is_none() {
-                            q_app = Some(
-                                self.store
-                                    .appender(
-                                        &rel(TableKind::Quarantine),
-                                        &q_schema,
-                                        Some((&app, 1)),
-                                        meta.clone(),
-                                    )
-                                    .await?,
-                            );
-                        }
-                        if let Some(a) = q_app.as_mut() {
-                            a.write(q_builder.finish()).await?;
-                        }
+                        self.flush_rows(
+                            &mut q_app,
+                            &rel(TableKind::Quarantine),
+                            &q_schema,
+                            &app,
+                            &meta,
+                            &mut q_builder,
+                        )
+                        .await?;
                     }
                 }
             }
@@ -359,43 +347,27 @@ impl Ingestor<'_> {
             ));
         }
         // Commit the source rows, then quarantine, then the receipt.
-        if !src_builder.is_empty() {
-            if src_app.is_none() {
-                src_app = Some(
-                    self.store
-                        .appender(
-                            &rel(TableKind::Sources),
-                            &src_schema,
-                            Some((&app, 1)),
-                            meta.clone(),
-                        )
-                        .await?,
-                );
-            }
-            if let Some(a) = src_app.as_mut() {
-                a.write(src_builder.finish()).await?;
-            }
-        }
+        self.flush_rows(
+            &mut src_app,
+            &rel(TableKind::Sources),
+            &src_schema,
+            &app,
+            &meta,
+            &mut src_builder,
+        )
+        .await?;
         if let Some(a) = src_app {
             receipt.source_version = Some(a.commit().await?.version);
         }
-        if !q_builder.is_empty() {
-            if q_app.is_none() {
-                q_app = Some(
-                    self.store
-                        .appender(
-                            &rel(TableKind::Quarantine),
-                            &q_schema,
-                            Some((&app, 1)),
-                            meta.clone(),
-                        )
-                        .await?,
-                );
-            }
-            if let Some(a) = q_app.as_mut() {
-                a.write(q_builder.finish()).await?;
-            }
-        }
+        self.flush_rows(
+            &mut q_app,
+            &rel(TableKind::Quarantine),
+            &q_schema,
+            &app,
+            &meta,
+            &mut q_builder,
+        )
+        .await?;
         if let Some(a) = q_app {
             receipt.quarantine_version = Some(a.commit().await?.version);
         }
@@ -428,6 +400,33 @@ impl Ingestor<'_> {
             "file ingested"
         );
         Ok(receipt)
+    }
+
+    /// Encodes the buffered rows into the table's append, opening it on first use so that a
+    /// file with no rows for a table makes no commit there.
+    async fn flush_rows(
+        &self,
+        slot: &mut Option<drd_store::Appender>,
+        rel: &str,
+        schema: &arrow::datatypes::SchemaRef,
+        app: &str,
+        meta: &HashMap<String, serde_json::Value>,
+        rows: &mut BatchBuilder,
+    ) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        if slot.is_none() {
+            *slot = Some(
+                self.store
+                    .appender(rel, schema, Some((app, 1)), meta.clone())
+                    .await?,
+            );
+        }
+        if let Some(a) = slot.as_mut() {
+            a.write(rows.finish()).await?;
+        }
+        Ok(())
     }
 
     fn duplicate_keys(

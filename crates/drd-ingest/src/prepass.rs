@@ -8,31 +8,7 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-/// Container format of a file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    /// Comma-separated values.
-    Csv,
-    /// Excel workbook.
-    Xlsx,
-    /// Newline-delimited JSON.
-    Ndjson,
-}
-
-/// Text encoding of a CSV or NDJSON file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub enum Encoding {
-    /// UTF-8 without a byte-order mark.
-    #[serde(rename = "utf-8")]
-    Utf8,
-    /// UTF-8 with a byte-order mark.
-    #[serde(rename = "utf-8-bom")]
-    Utf8Bom,
-    /// Windows-1252, transcoded while reading.
-    #[serde(rename = "windows-1252")]
-    Windows1252,
-}
+pub use drd_model::files::{FileFormat as Format, TextEncoding as Encoding};
 
 /// What the pre-pass found.
 #[derive(Debug, Clone, serde::Serialize)]

@@ -31,6 +31,7 @@ pub mod codes;
 pub mod columns;
 pub mod date;
 pub mod error;
+pub mod files;
 pub mod icd10;
 pub mod ids;
 pub mod period;

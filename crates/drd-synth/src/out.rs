@@ -27,31 +27,7 @@ pub enum Cell {
     D(NaiveDate),
 }
 
-/// Text encoding of a CSV.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub enum Encoding {
-    /// UTF-8.
-    #[serde(rename = "utf-8")]
-    Utf8,
-    /// UTF-8 with a byte-order mark.
-    #[serde(rename = "utf-8-bom")]
-    Utf8Bom,
-    /// Windows-1252 (Excel "CSV").
-    #[serde(rename = "windows-1252")]
-    Windows1252,
-}
-
-/// The container format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    /// Comma-separated values.
-    Csv,
-    /// Excel workbook, first sheet.
-    Xlsx,
-    /// Newline-delimited JSON.
-    Ndjson,
-}
+pub use drd_model::files::{FileFormat as Format, TextEncoding as Encoding};
 
 /// How headers are spelled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -173,7 +173,7 @@ async fn every_file_form_gives_the_same_rows() {
             "{name}: unclassified substance warning missing"
         );
         if style.encoding == Encoding::Windows1252 {
-            assert_eq!(r.encoding, Some(drd_ingest::prepass::Encoding::Windows1252));
+            assert_eq!(r.encoding, Some(Encoding::Windows1252));
         }
         let rows = stored(&store).await;
         assert_eq!(rows.len(), 3, "{name}");
