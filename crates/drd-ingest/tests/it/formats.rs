@@ -280,3 +280,77 @@ async fn reingesting_changes_nothing_and_revisions_supersede() {
         "newer extract_date wins at equal revision: {text}"
     );
 }
+
+#[tokio::test]
+async fn a_retry_after_a_crash_completes_without_duplicating() {
+    // Simulate a crash after the source and quarantine commits but before the receipt: ingest
+    // fully, then remove the receipts table. The retry must write the receipt only.
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("store").to_str().unwrap()).unwrap();
+    let p = dir.path().join("x.csv");
+    std::fs::write(
+        &p,
+        "case_ref,coroner_area,sex,residence_area,date_of_death,age\n\
+         A/1,C,F,E06000001,2024-03-07,41\n\
+         A/2,C,Q,E06000001,2024-03-07,41\n\
+         A/3,C,M,E06000002,2024-03-08,30\n",
+    )
+    .unwrap();
+    let first = ingest(&store, Source::Coroner, &[&p]).await.remove(0);
+    assert_eq!((first.rows_accepted, first.rows_quarantined), (2, 1));
+    let path = |k| drd_store::table_path(k, Source::Coroner, SUBMITTER);
+    let version = |k| {
+        let store = &store;
+        async move { store.table_info(&path(k)).await.unwrap().map(|t| t.version) }
+    };
+    let (vs, vq) = (
+        version(TableKind::Sources).await,
+        version(TableKind::Quarantine).await,
+    );
+    std::fs::remove_dir_all(dir.path().join("store").join(path(TableKind::Receipts))).unwrap();
+    let retry = ingest(&store, Source::Coroner, &[&p]).await.remove(0);
+    assert_eq!(retry.status, Status::Accepted);
+    assert_eq!(
+        (retry.rows_read, retry.rows_accepted, retry.rows_quarantined),
+        (3, 2, 1),
+        "counts rebuilt"
+    );
+    assert!(retry.reconciles());
+    assert_eq!(
+        version(TableKind::Sources).await,
+        vs,
+        "source rows were not written again"
+    );
+    assert_eq!(
+        version(TableKind::Quarantine).await,
+        vq,
+        "quarantine rows were not written again"
+    );
+    assert_eq!(
+        rows(&store, TableKind::Sources, Source::Coroner)
+            .await
+            .len(),
+        2
+    );
+    assert_eq!(
+        rows(&store, TableKind::Quarantine, Source::Coroner)
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(
+        rows(&store, TableKind::Receipts, Source::Coroner)
+            .await
+            .len(),
+        1,
+        "exactly one receipt"
+    );
+    // And now it is a duplicate.
+    assert_eq!(
+        ingest(&store, Source::Coroner, &[&p])
+            .await
+            .remove(0)
+            .status,
+        Status::Duplicate
+    );
+}
