@@ -23,6 +23,24 @@ struct Stats {
     misuse_share: f64,
 }
 
+impl std::fmt::Display for Stats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "median band {}, male {:.3}, median delay {} d, open final year {:.3}, areas>=10 {}, DSR ratio {:.2}, cluster {:?}, poisoning/yr {:.0}, misuse share {:.3}",
+            self.median_band,
+            self.male_share,
+            self.median_delay,
+            self.open_final_year,
+            self.areas_pooled_10,
+            self.dsr_ratio,
+            self.cluster,
+            self.poisoning_per_year,
+            self.misuse_share
+        )
+    }
+}
+
 fn stats(seed: u64) -> Stats {
     let cfg = Config {
         seed,
@@ -215,18 +233,7 @@ fn check(s: &Stats) -> Vec<String> {
 #[test]
 fn small_scale_seed_7_is_realistic() {
     let s = stats(7);
-    eprintln!(
-        "seed 7: median band {}, male {:.3}, median delay {} d, open final year {:.3}, areas>=10 {}, DSR ratio {:.2}, cluster {:?}, poisoning/yr {:.0}, misuse share {:.3}",
-        s.median_band,
-        s.male_share,
-        s.median_delay,
-        s.open_final_year,
-        s.areas_pooled_10,
-        s.dsr_ratio,
-        s.cluster,
-        s.poisoning_per_year,
-        s.misuse_share
-    );
+    eprintln!("seed 7: {s}");
     let bad = check(&s);
     assert!(bad.is_empty(), "{}", bad.join("\n"));
     assert_eq!(s.cluster.unwrap().0, drd_synth::deaths::CLUSTER_REGION);
@@ -236,18 +243,7 @@ fn small_scale_seed_7_is_realistic() {
 fn realism_holds_for_other_seeds() {
     for seed in [1, 2024] {
         let s = stats(seed);
-        eprintln!(
-            "seed {seed}: median band {}, male {:.3}, median delay {} d, open {:.3}, areas>=10 {}, DSR ratio {:.2}, cluster {:?}, poisoning/yr {:.0}, misuse {:.3}",
-            s.median_band,
-            s.male_share,
-            s.median_delay,
-            s.open_final_year,
-            s.areas_pooled_10,
-            s.dsr_ratio,
-            s.cluster,
-            s.poisoning_per_year,
-            s.misuse_share
-        );
+        eprintln!("seed {seed}: {s}");
         let bad = check(&s);
         assert!(bad.is_empty(), "seed {seed}: {}", bad.join("\n"));
     }
