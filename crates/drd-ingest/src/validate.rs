@@ -497,15 +497,7 @@ fn coroner(row: Row<'_>, ctx: &Ctx<'_>) -> R<Valid> {
     })
 }
 
-const TOP_DAYS: [&str; 7] = [
-    "alcohol_days",
-    "opiate_days",
-    "crack_days",
-    "cocaine_days",
-    "amphetamine_days",
-    "cannabis_days",
-    "other_drug_days",
-];
+use drd_model::schema::{NSP_OPTIONAL_COUNTS as NSP_OPTIONAL, TOP_SUBSTANCE_DAYS as TOP_DAYS};
 
 fn top(row: Row<'_>, ctx: &Ctx<'_>) -> R<Valid> {
     let rec = ctx.received;
@@ -601,18 +593,6 @@ fn top(row: Row<'_>, ctx: &Ctx<'_>) -> R<Valid> {
         unlinkable: person_id.is_none(),
     })
 }
-
-const NSP_OPTIONAL: [&str; 9] = [
-    "needles_issued",
-    "sharps_bins_issued",
-    "sharps_bins_returned",
-    "foil_packs",
-    "pipes_issued",
-    "naloxone_kits_issued",
-    "bbv_tests_offered",
-    "bbv_tests_done",
-    "referrals_to_treatment",
-];
 
 fn nsp(row: Row<'_>, ctx: &Ctx<'_>) -> R<Valid> {
     let rec = ctx.received;

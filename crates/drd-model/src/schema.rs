@@ -15,6 +15,30 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 use crate::codes::Source;
 
+/// TOP days-used columns (formats.md §2), each 0–28, in stored order.
+pub const TOP_SUBSTANCE_DAYS: [&str; 7] = [
+    "alcohol_days",
+    "opiate_days",
+    "crack_days",
+    "cocaine_days",
+    "amphetamine_days",
+    "cannabis_days",
+    "other_drug_days",
+];
+
+/// Optional NSP count columns (formats.md §3), each ≥ 0, in stored order after `syringe_sets_issued`.
+pub const NSP_OPTIONAL_COUNTS: [&str; 9] = [
+    "needles_issued",
+    "sharps_bins_issued",
+    "sharps_bins_returned",
+    "foil_packs",
+    "pipes_issued",
+    "naloxone_kits_issued",
+    "bbv_tests_offered",
+    "bbv_tests_done",
+    "referrals_to_treatment",
+];
+
 fn utf8(name: &str, nullable: bool) -> Field {
     Field::new(name, DataType::Utf8, nullable)
 }
@@ -113,15 +137,7 @@ pub fn top_schema() -> SchemaRef {
         date("top_date", false),
         utf8("stage", false),
     ]);
-    for n in [
-        "alcohol_days",
-        "opiate_days",
-        "crack_days",
-        "cocaine_days",
-        "amphetamine_days",
-        "cannabis_days",
-        "other_drug_days",
-    ] {
+    for n in TOP_SUBSTANCE_DAYS {
         f.push(int32(n, true));
     }
     f.push(float64("alcohol_units_per_day", true));
@@ -160,17 +176,7 @@ pub fn nsp_schema() -> SchemaRef {
         int64("new_clients", true),
         int64("syringe_sets_issued", false),
     ]);
-    for n in [
-        "needles_issued",
-        "sharps_bins_issued",
-        "sharps_bins_returned",
-        "foil_packs",
-        "pipes_issued",
-        "naloxone_kits_issued",
-        "bbv_tests_offered",
-        "bbv_tests_done",
-        "referrals_to_treatment",
-    ] {
+    for n in NSP_OPTIONAL_COUNTS {
         f.push(int64(n, true));
     }
     Arc::new(Schema::new(f))
