@@ -19,6 +19,7 @@ use drd_store::{Store, TableKind, table_path};
 use tracing::{info, info_span, warn};
 
 use crate::batch::BatchBuilder;
+use crate::fault;
 use crate::key::LinkageKey;
 use crate::prepass::prepass;
 use crate::read::{Unreadable, open};
@@ -43,6 +44,20 @@ pub struct Ingestor<'a> {
     pub batch_rows: usize,
     /// Receipt date: later dates are `future_date`.
     pub received: NaiveDate,
+    /// Told the number of rows read so far, every [`PROGRESS_EVERY`] rows (a progress bar).
+    pub progress: Option<&'a Progress>,
+}
+
+/// How often [`Ingestor::progress`] is called, in rows.
+pub const PROGRESS_EVERY: u64 = 16_384;
+
+/// A callback told how many rows have been read.
+pub struct Progress(pub Box<dyn Fn(u64) + Send + Sync>);
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Progress(..)")
+    }
 }
 
 /// The transaction id recorded with every commit of a file.
@@ -226,6 +241,7 @@ impl Ingestor<'_> {
         let mut unclassified: BTreeSet<String> = BTreeSet::new();
         let mut rec = StringRecord::new();
         let mut n: u64 = 0;
+        let mut src_batches = 0u32;
         loop {
             match records.next_into(&mut rec) {
                 Ok(true) => {}
@@ -239,6 +255,11 @@ impl Ingestor<'_> {
                 }
             }
             n += 1;
+            if n.is_multiple_of(PROGRESS_EVERY)
+                && let Some(p) = self.progress
+            {
+                (p.0)(n);
+            }
             let row = Row::new(&rec, &map, source);
             let outcome = validate(row, &authorised_ctx).and_then(|v| {
                 let dup = key_of(row, source).map(|k| hash_key(&k)).is_some_and(|h| dups.contains(&h));
@@ -287,6 +308,10 @@ impl Ingestor<'_> {
                     values.extend(valid.values);
                     src_builder.push(&values);
                     if src_builder.len() >= self.batch_rows {
+                        src_batches += 1;
+                        if src_batches == 2 {
+                            fault::point("rows_written");
+                        }
                         self.flush_rows(
                             &mut src_app,
                             &rel(TableKind::Sources),
@@ -358,6 +383,7 @@ impl Ingestor<'_> {
         .await?;
         if let Some(a) = src_app {
             receipt.source_version = Some(a.commit().await?.version);
+            fault::point("source_committed");
         }
         self.flush_rows(
             &mut q_app,
@@ -370,6 +396,7 @@ impl Ingestor<'_> {
         .await?;
         if let Some(a) = q_app {
             receipt.quarantine_version = Some(a.commit().await?.version);
+            fault::point("quarantine_committed");
         }
         receipt.reasons = histogram
             .into_iter()
@@ -389,6 +416,7 @@ impl Ingestor<'_> {
             self.write_receipt(&receipt, source, submitter, &app, ingested_at, &meta)
                 .await?,
         );
+        fault::point("receipt_committed");
         span.record("rows_read", receipt.rows_read);
         span.record("rows_accepted", receipt.rows_accepted);
         span.record("rows_quarantined", receipt.rows_quarantined);

@@ -19,15 +19,17 @@
 pub mod batch;
 pub mod defaults;
 pub mod export;
+pub mod fault;
 pub mod ingest;
 pub mod key;
 pub mod prepass;
 pub mod read;
 pub mod receipt;
 pub mod validate;
+pub mod worker;
 
 pub use export::export_quarantine;
-pub use ingest::{Ingestor, app_id, check_submitter};
+pub use ingest::{Ingestor, PROGRESS_EVERY, Progress, app_id, check_submitter};
 pub use key::LinkageKey;
 pub use receipt::{Receipt, Status};
 

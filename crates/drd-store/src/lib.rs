@@ -103,8 +103,17 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens a store. A plain path is made absolute and created if missing.
+    /// Opens a store. A plain path is made absolute and created if missing. Cloud settings
+    /// come from the environment.
     pub fn open(spec: &str) -> Result<Store> {
+        Store::open_with(spec, HashMap::new())
+    }
+
+    /// Opens a store with explicit storage options (e.g. `AWS_ENDPOINT_URL`,
+    /// `AWS_ALLOW_HTTP`, keys), which take precedence over the same settings in the
+    /// environment. Used where the environment cannot be changed (tests, several stores in
+    /// one process).
+    pub fn open_with(spec: &str, options: HashMap<String, String>) -> Result<Store> {
         let err = |reason: &str| Error::Url {
             url: spec.to_string(),
             reason: reason.to_string(),
@@ -153,11 +162,13 @@ impl Store {
         }
         let memory = (backend == Backend::Memory)
             .then(|| Arc::new(object_store::memory::InMemory::new()) as Arc<dyn ObjectStore>);
+        let mut all = cloud_options(backend);
+        all.extend(options);
         Ok(Store {
             root,
             backend,
             memory,
-            options: cloud_options(backend),
+            options: all,
         })
     }
 
@@ -174,6 +185,46 @@ impl Store {
     /// Storage options passed to Delta and object_store (from the environment).
     pub fn options(&self) -> &HashMap<String, String> {
         &self.options
+    }
+
+    /// A plain object store rooted at this store's URL (paths are relative to the root), for
+    /// files that are not Delta tables: inbox files, claims, `done/` and `rejected/`.
+    pub fn object_store(&self) -> Result<Arc<dyn ObjectStore>> {
+        let err = |e: object_store::Error| Error::ObjectStore {
+            location: self.root.to_string(),
+            source: e,
+        };
+        match self.backend {
+            Backend::Memory => {
+                let mem = self.memory.clone().ok_or_else(|| Error::Url {
+                    url: self.root.to_string(),
+                    reason: "memory store without its object store".into(),
+                })?;
+                let prefix = object_store::path::Path::from(self.root.path());
+                Ok(Arc::new(object_store::prefix::PrefixStore::new(
+                    mem, prefix,
+                )))
+            }
+            Backend::Local => {
+                let p = self.root.to_file_path().map_err(|()| Error::Url {
+                    url: self.root.to_string(),
+                    reason: "not a local path".into(),
+                })?;
+                let fs = object_store::local::LocalFileSystem::new_with_prefix(p).map_err(err)?;
+                Ok(Arc::new(fs))
+            }
+            Backend::S3 | Backend::Gcs | Backend::Azure => {
+                let (store, prefix) =
+                    object_store::parse_url_opts(&self.root, self.options.iter()).map_err(err)?;
+                if prefix.as_ref().is_empty() {
+                    Ok(Arc::from(store))
+                } else {
+                    Ok(Arc::new(object_store::prefix::PrefixStore::new(
+                        store, prefix,
+                    )))
+                }
+            }
+        }
     }
 
     /// The URL of a table or folder below the root, e.g. `sources/coroner/coroner-a`.

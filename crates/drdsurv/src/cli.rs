@@ -57,12 +57,21 @@ enum Command {
         /// Submitter id (lower-case letters, digits, '-', '_').
         #[arg(long)]
         submitter: String,
-        /// Partnership codes this submitter may send, comma-separated.
+        /// Partnership codes this submitter may send, comma-separated. Default: the
+        /// submitter's entry in the config file.
         #[arg(long, value_delimiter = ',')]
         areas: Vec<String>,
         /// Files to ingest.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+    /// Poll the inboxes listed in the config file and ingest new files. Prints one JSON
+    /// receipt per file. Stops cleanly on SIGTERM or Ctrl-C.
+    Worker {
+        /// Look at every inbox once, then exit (2 if a file was rejected whole, 1 if a file
+        /// kept failing).
+        #[arg(long)]
+        once: bool,
     },
     /// A submitter's quarantined rows.
     Quarantine {
@@ -196,46 +205,59 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let source = <drd_model::Source as drd_model::Coded>::parse(&source)
                 .map_err(|e| usage(e.to_string()))?;
             drd_ingest::check_submitter(&submitter).map_err(|e| usage(e.to_string()))?;
+            let config = load_config(cli.config.as_deref())?;
+            let areas = if areas.is_empty() {
+                config
+                    .submitter_areas(&submitter)
+                    .map(<[String]>::to_vec)
+                    .unwrap_or_default()
+            } else {
+                areas
+            };
             if areas.is_empty() {
                 return Err(usage(format!(
-                    "no authorised areas for submitter {submitter}: pass --areas CODE[,CODE…] (ingest refuses to start without them)"
+                    "no authorised areas for submitter {submitter}: pass --areas CODE[,CODE…] or list the submitter in the config file (ingest refuses to start without them)"
                 )));
             }
             let partnerships = drd_ingest::defaults::partnerships();
-            let mut authorised = std::collections::HashSet::new();
-            for a in &areas {
-                let code = drd_model::GssCode::parse_area(a)
-                    .map_err(|e| usage(format!("--areas: {e}")))?;
-                if partnerships.get(code.as_str()).is_none() {
-                    return Err(usage(format!(
-                        "--areas: {code} is not a partnership in the {} geography",
-                        partnerships.vintage
-                    )));
-                }
-                authorised.insert(code.to_string());
-            }
+            let authorised = authorised_areas(&areas, &partnerships)?;
             let key = drd_ingest::LinkageKey::from_env().map_err(|e| usage(e.to_string()))?;
             let store = drd_store::Store::open(&cli.store)?;
             let substances = drd_ingest::defaults::substances();
+            let bar = progress_bar();
+            let progress = bar
+                .clone()
+                .map(|b| drd_ingest::Progress(Box::new(move |n| b.set_position(n))));
             let ingestor = drd_ingest::Ingestor {
                 store: &store,
                 key: &key,
                 partnerships: &partnerships,
                 substances: &substances,
                 xlsx_limit: drd_ingest::read::DEFAULT_XLSX_LIMIT,
-                batch_rows: 65_536,
+                batch_rows: config.worker.batch_rows,
                 received: chrono::Utc::now().date_naive(),
+                progress: progress.as_ref(),
             };
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
+            let rt = runtime()?;
             let mut rejected = 0;
             for f in &files {
+                if let Some(b) = &bar {
+                    b.reset();
+                }
                 let r = rt.block_on(ingestor.ingest(source, &submitter, &authorised, f))?;
                 if r.status == drd_ingest::Status::Rejected {
                     rejected += 1;
                 }
-                writeln!(stdout, "{}", serde_json::to_string(&r)?)?;
+                if let Some(b) = &bar {
+                    b.suspend(|| {
+                        writeln!(stdout, "{}", serde_json::to_string(&r).unwrap_or_default())
+                    })?;
+                } else {
+                    writeln!(stdout, "{}", serde_json::to_string(&r)?)?;
+                }
+            }
+            if let Some(b) = &bar {
+                b.finish_and_clear();
             }
             if rejected > 0 {
                 return Err(Failure {
@@ -247,14 +269,111 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 });
             }
         }
+        Command::Worker { once } => {
+            let Some(path) = cli.config.as_deref() else {
+                return Err(usage(
+                    "worker needs a config file listing its inboxes: pass --config FILE or set DRDSURV_CONFIG",
+                ));
+            };
+            let config = load_config(Some(path))?;
+            if config.inboxes.is_empty() {
+                return Err(usage(format!(
+                    "config {} lists no [[inboxes]]",
+                    path.display()
+                )));
+            }
+            let partnerships = drd_ingest::defaults::partnerships();
+            let w = &config.worker;
+            let default_poll = config::seconds("poll_seconds", w.poll_seconds).map_err(usage)?;
+            let mut inboxes = Vec::new();
+            for ib in &config.inboxes {
+                let source = <drd_model::Source as drd_model::Coded>::parse(&ib.source)
+                    .map_err(|e| usage(format!("inbox {}: {e}", ib.url)))?;
+                drd_ingest::check_submitter(&ib.submitter)
+                    .map_err(|e| usage(format!("inbox {}: {e}", ib.url)))?;
+                let areas = ib
+                    .areas
+                    .as_deref()
+                    .or_else(|| config.submitter_areas(&ib.submitter))
+                    .unwrap_or_default();
+                if areas.is_empty() {
+                    return Err(usage(format!(
+                        "inbox {}: no authorised areas for submitter {} (give areas in the inbox or a [[submitters]] entry)",
+                        ib.url, ib.submitter
+                    )));
+                }
+                let poll = match ib.poll_seconds {
+                    Some(p) => config::seconds("poll_seconds", p).map_err(usage)?,
+                    None => default_poll,
+                };
+                inboxes.push(drd_ingest::worker::Inbox {
+                    store: drd_store::Store::open(&ib.url)?,
+                    source,
+                    submitter: ib.submitter.clone(),
+                    areas: authorised_areas(areas, &partnerships)?,
+                    poll,
+                });
+            }
+            let mut settings = drd_ingest::worker::Settings::new(once);
+            settings.lease = config::seconds("lease_seconds", w.lease_seconds).map_err(usage)?;
+            settings.grace = config::seconds("grace_seconds", w.grace_seconds).map_err(usage)?;
+            settings.backoff = drd_ingest::worker::Backoff {
+                first: std::time::Duration::from_millis(w.retry_first_ms),
+                cap: config::seconds("retry_cap_seconds", w.retry_cap_seconds).map_err(usage)?,
+                attempts: w.retry_attempts,
+            };
+            let key = drd_ingest::LinkageKey::from_env().map_err(|e| usage(e.to_string()))?;
+            let store = drd_store::Store::open(&cli.store)?;
+            let substances = drd_ingest::defaults::substances();
+            let ingestor = drd_ingest::Ingestor {
+                store: &store,
+                key: &key,
+                partnerships: &partnerships,
+                substances: &substances,
+                xlsx_limit: drd_ingest::read::DEFAULT_XLSX_LIMIT,
+                batch_rows: w.batch_rows,
+                received: chrono::Utc::now().date_naive(),
+                progress: None,
+            };
+            let rt = runtime()?;
+            let summary = rt.block_on(async {
+                let (tx, rx) = tokio::sync::watch::channel(false);
+                tokio::spawn(async move {
+                    wait_for_stop_signal().await;
+                    tracing::info!("stop signal received; finishing the current file");
+                    let _ = tx.send(true);
+                });
+                let mut print = |r: &drd_ingest::Receipt| {
+                    let line = serde_json::to_string(r).unwrap_or_default();
+                    let _ = writeln!(std::io::stdout().lock(), "{line}");
+                };
+                drd_ingest::worker::run(&ingestor, &inboxes, &settings, rx, &mut print).await
+            })?;
+            if summary.failed > 0 {
+                return Err(Failure {
+                    code: 1,
+                    message: format!(
+                        "{} file(s) kept failing and were left in their inbox",
+                        summary.failed
+                    ),
+                });
+            }
+            if once && summary.rejected > 0 {
+                return Err(Failure {
+                    code: 2,
+                    message: format!(
+                        "{} file(s) rejected whole (moved to rejected/ with their receipts)",
+                        summary.rejected
+                    ),
+                });
+            }
+        }
         Command::Quarantine {
             action: QuarantineCmd::Export { submitter, file },
         } => {
             drd_ingest::check_submitter(&submitter).map_err(|e| usage(e.to_string()))?;
             let store = drd_store::Store::open(&cli.store)?;
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
+            let rt = runtime()?;
             let n = rt.block_on(drd_ingest::export_quarantine(
                 &store,
                 &submitter,
@@ -280,6 +399,76 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn load_config(path: Option<&std::path::Path>) -> Result<crate::config::Config, Failure> {
+    match path {
+        Some(p) => crate::config::Config::load(p).map_err(usage),
+        None => Ok(crate::config::Config::default()),
+    }
+}
+
+/// Checks partnership codes against the geography.
+fn authorised_areas(
+    areas: &[String],
+    partnerships: &drd_model::reference::Partnerships,
+) -> Result<std::collections::HashSet<String>, Failure> {
+    let mut authorised = std::collections::HashSet::new();
+    for a in areas {
+        let code = drd_model::GssCode::parse_area(a).map_err(|e| usage(format!("areas: {e}")))?;
+        if partnerships.get(code.as_str()).is_none() {
+            return Err(usage(format!(
+                "areas: {code} is not a partnership in the {} geography",
+                partnerships.vintage
+            )));
+        }
+        authorised.insert(code.to_string());
+    }
+    Ok(authorised)
+}
+
+/// A row counter on standard error when it is a terminal; `None` otherwise.
+fn progress_bar() -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{spinner} {elapsed} {human_pos} rows ({per_sec})")
+    {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    Some(bar)
+}
+
+async fn wait_for_stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 fn generate(

@@ -2,6 +2,7 @@
 //! library crates (see `cli.rs` for the commands).
 
 mod cli;
+mod config;
 
 use std::process::ExitCode;
 

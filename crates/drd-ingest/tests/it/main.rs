@@ -39,6 +39,7 @@ pub async fn ingest(store: &Store, source: Source, files: &[&Path]) -> Vec<Recei
         xlsx_limit: 10 << 20,
         batch_rows: 2,
         received: received(),
+        progress: None,
     };
     let authorised: HashSet<String> = AUTHORISED.iter().map(|s| s.to_string()).collect();
     let mut out = Vec::new();
