@@ -107,3 +107,82 @@ fn json_logs_are_json() {
         );
     }
 }
+
+/// The config file: the documented example is accepted, typos are named, and a submitter's
+/// entry supplies `ingest`'s authorised areas.
+#[test]
+fn config_file_is_checked_and_supplies_areas() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("drdsurv.toml");
+    let cfg_s = cfg.to_str().unwrap();
+    // The example in config.rs's documentation, verbatim.
+    let doc: String = include_str!("../../crates/drdsurv/src/config.rs")
+        .lines()
+        .skip_while(|l| !l.starts_with("//! ```toml"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("//! ```"))
+        .map(|l| format!("{}\n", l.trim_start_matches("//!").trim_start()))
+        .collect();
+    assert!(doc.contains("[[inboxes]]"), "{doc}");
+    std::fs::write(&cfg, &doc).unwrap();
+    // Accepted: it gets as far as needing the linkage key.
+    assert_clean_failure(
+        &["--config", cfg_s, "worker", "--once"],
+        2,
+        "DRDSURV_LINKAGE_KEY",
+    );
+    std::fs::write(&cfg, "[worker]\npoll_secs = 3\n").unwrap();
+    assert_clean_failure(&["--config", cfg_s, "worker", "--once"], 2, "poll_secs");
+    std::fs::write(&cfg, "[worker]\npoll_seconds = 3\n").unwrap();
+    assert_clean_failure(
+        &["--config", cfg_s, "worker", "--once"],
+        2,
+        "lists no [[inboxes]]",
+    );
+    assert_clean_failure(&["worker", "--once"], 2, "needs a config file");
+
+    // ingest without --areas takes them from the submitter's entry.
+    let csv = dir.path().join("nsp.csv");
+    std::fs::write(
+        &csv,
+        "site_code,site_type,partnership_code,period_start,period_end,transactions,syringe_sets_issued\n\
+         E06000001-S001,pharmacy,E06000001,2025-07-01,2025-07-31,12,40\n",
+    )
+    .unwrap();
+    let store = dir.path().join("store");
+    let store_s = store.to_str().unwrap();
+    let ingest = |cfg: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_drdsurv"))
+            .args(["--store", store_s, "--config", cfg, "ingest"])
+            .args([
+                "--source",
+                "nsp",
+                "--submitter",
+                "nsp-a",
+                csv.to_str().unwrap(),
+            ])
+            .env(
+                "DRDSURV_LINKAGE_KEY",
+                "e2e-test-linkage-key-not-for-production-use",
+            )
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap()
+    };
+    let o = ingest(cfg_s);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("no authorised areas for submitter nsp-a"));
+    std::fs::write(
+        &cfg,
+        "[[submitters]]\nid = \"nsp-a\"\nareas = [\"E06000001\"]\n",
+    )
+    .unwrap();
+    let o = ingest(cfg_s);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (r["rows_accepted"].as_u64(), r["rows_quarantined"].as_u64()),
+        (Some(1), Some(0)),
+        "{r}"
+    );
+}

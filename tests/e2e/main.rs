@@ -5,6 +5,9 @@
 mod cli;
 mod generate;
 mod ingest;
+mod places;
+mod storage;
+mod worker;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

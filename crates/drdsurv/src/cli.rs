@@ -8,6 +8,8 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 
+use crate::config;
+
 /// drdsurv: federated reporting pipeline for drug-related death surveillance.
 #[derive(Debug, Parser)]
 #[command(name = "drdsurv", version, about, propagate_version = true)]
@@ -407,10 +409,10 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .build()?)
 }
 
-fn load_config(path: Option<&std::path::Path>) -> Result<crate::config::Config, Failure> {
+fn load_config(path: Option<&std::path::Path>) -> Result<config::Config, Failure> {
     match path {
-        Some(p) => crate::config::Config::load(p).map_err(usage),
-        None => Ok(crate::config::Config::default()),
+        Some(p) => config::Config::load(p).map_err(usage),
+        None => Ok(config::Config::default()),
     }
 }
 

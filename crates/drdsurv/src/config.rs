@@ -132,31 +132,3 @@ impl Config {
             .map(|s| s.areas.as_slice())
     }
 }
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_the_documented_example_and_refuses_typos() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("c.toml");
-        let doc: String = include_str!("config.rs")
-            .lines()
-            .skip_while(|l| !l.starts_with("//! ```toml"))
-            .skip(1)
-            .take_while(|l| !l.starts_with("//! ```"))
-            .map(|l| format!("{}\n", l.trim_start_matches("//!").trim_start()))
-            .collect();
-        std::fs::write(&p, &doc).unwrap();
-        let c = Config::load(&p).unwrap();
-        assert_eq!(c.inboxes.len(), 1);
-        assert_eq!(c.worker.lease_seconds, 600.0);
-        assert_eq!(c.submitter_areas("coroner-north-east").unwrap().len(), 2);
-        std::fs::write(&p, "[worker]\npoll_secs = 3\n").unwrap();
-        let e = Config::load(&p).unwrap_err();
-        assert!(e.contains("poll_secs"), "{e}");
-        assert!(seconds("x", -1.0).is_err());
-    }
-}
