@@ -166,7 +166,12 @@ impl<'p> Scenario<'p> {
             .unwrap();
         let mut out = Vec::new();
         for b in batches {
-            let sha = b.column_by_name("file_sha256").unwrap().as_string::<i32>();
+            let sha = arrow::compute::cast(
+                b.column_by_name("file_sha256").unwrap(),
+                &arrow::datatypes::DataType::Utf8,
+            )
+            .unwrap();
+            let sha = sha.as_string::<i32>();
             let col = |n: &str| {
                 b.column_by_name(n)
                     .unwrap()
