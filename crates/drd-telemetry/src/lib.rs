@@ -2,8 +2,10 @@
 //!
 //! [`init`] installs a `tracing` subscriber: human-readable lines on standard error by default,
 //! or one JSON object per event with [`LogFormat::Json`]. `RUST_LOG` filters as usual
-//! (default `info`, with dependencies at `warn`). OpenTelemetry export will be added here, so binaries never configure
-//! tracing themselves.
+//! (default `info`, with dependencies at `warn`). [`otel_layer`] turns the same spans into
+//! OpenTelemetry spans for any SDK exporter (the identifier-scan test uses the in-memory one;
+//! OTLP export to a collector is configured here too when it lands), so binaries never
+//! configure tracing themselves.
 //!
 //! Log messages are constant strings with values in fields, and never carry a row's content
 //! (docs/style.md): identifiers must not reach a log.
@@ -78,6 +80,18 @@ pub fn init(format: LogFormat) -> Result<(), Error> {
             .try_init(),
     };
     r.map_err(|e| Error::AlreadySet(e.to_string()))
+}
+
+/// A `tracing` layer that records every span, with its fields and events, as an
+/// OpenTelemetry span through `provider` (and so through its exporters).
+pub fn otel_layer<S>(
+    provider: &opentelemetry_sdk::trace::SdkTracerProvider,
+) -> impl tracing_subscriber::Layer<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    use opentelemetry::trace::TracerProvider as _;
+    tracing_opentelemetry::layer().with_tracer(provider.tracer("drdsurv"))
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 
 mod formats;
 mod rules;
+mod spans;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
