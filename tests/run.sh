@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every drdsurv test. Installs what the tests need beyond cargo first, only if missing:
 #   - Python 3 with pandas and openpyxl (independent check of generated extracts), and
-#     pyarrow and deltalake (independent read-back of the Delta tables ingest writes).
+#     pyarrow and deltalake (independent read-back of the Delta tables ingest writes);
+#   - moto[server]: a real S3-compatible server the storage and worker tests start on a free
+#     loopback port (moto_server).
 # Safe to run again and again; CI (.ci/run) calls this same script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,9 +13,9 @@ if ! command -v python3 >/dev/null 2>&1; then
   echo "tests/run.sh: installing python3 (apt-get)"
   apt-get update -qq && apt-get install -y -qq python3 python3-pip >/dev/null
 fi
-if ! python3 -c "import pandas, openpyxl, pyarrow, deltalake" >/dev/null 2>&1; then
-  echo "tests/run.sh: installing pandas, openpyxl, pyarrow and deltalake (pip)"
-  python3 -m pip install --quiet --disable-pip-version-check pandas openpyxl pyarrow deltalake
+if ! python3 -c "import pandas, openpyxl, pyarrow, deltalake, moto.server, flask" >/dev/null 2>&1; then
+  echo "tests/run.sh: installing pandas, openpyxl, pyarrow, deltalake and moto[server] (pip)"
+  python3 -m pip install --quiet --disable-pip-version-check pandas openpyxl pyarrow deltalake 'moto[server]'
 fi
 
 cargo test --workspace --all-targets "$@"

@@ -1,5 +1,5 @@
 //! Where the end-to-end storage tests put their store and inboxes: local folders, or buckets
-//! on a real S3-compatible server (`moto_server` from pip `moto[server]`, started once per
+//! on a real S3-compatible server (moto's server from pip `moto[server]`, started once per
 //! test binary on a free loopback port and stopped when the tests end).
 
 use std::collections::HashMap;
@@ -33,17 +33,17 @@ fn start_moto() -> Moto {
         .port();
     // A watchdog shell stops moto when this test process ends, whichever way it ends.
     let script = format!(
-        "moto_server -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; \
+        "python3 -m moto.server -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; \
          while kill -0 {me} 2>/dev/null && kill -0 $m 2>/dev/null; do sleep 1; done; kill $m 2>/dev/null",
         me = std::process::id()
     );
-    let which = Command::new("sh")
-        .args(["-c", "command -v moto_server"])
+    let have = Command::new("python3")
+        .args(["-c", "import moto.server, flask"])
         .output()
-        .unwrap();
+        .is_ok_and(|o| o.status.success());
     assert!(
-        which.status.success(),
-        "moto_server not found: the S3 tests need pip moto[server] (tests/run.sh installs it)"
+        have,
+        "moto's server is not installed: the S3 tests need pip moto[server] (tests/run.sh installs it)"
     );
     let child = Command::new("sh")
         .args(["-c", &script])
