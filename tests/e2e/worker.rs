@@ -556,3 +556,55 @@ fn store_errors_are_retried_until_the_store_recovers() {
     assert_eq!(count(TableKind::Quarantine), bad);
     assert_eq!(sc.listing(), vec![format!("done/{name}")]);
 }
+
+/// A worker pass over an inbox holding a good file and two files that must be rejected
+/// whole: the good one goes to done/, the others to rejected/ with their receipts beside
+/// them, nothing of them is written, and `--once` exits 2.
+#[test]
+fn rejected_files_move_to_rejected_with_their_receipts() {
+    let submitter = "provider-north-east-2";
+    let place = Place::local();
+    let sc = Scenario::new(&place, "rej", submitter, "");
+    let dir = "top/provider-north-east-2";
+    for name in [
+        "top-extract-2026-01-15.csv",
+        "late-submission-missing-column.csv",
+        "top-extract-corrupt.ndjson",
+    ] {
+        sc.put(name, read_fixture(&format!("{dir}/{name}")));
+    }
+    let o = sc.run_once(None);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert_eq!(
+        sc.listing(),
+        vec![
+            "done/top-extract-2026-01-15.csv",
+            "rejected/late-submission-missing-column.csv",
+            "rejected/late-submission-missing-column.csv.receipt.json",
+            "rejected/top-extract-corrupt.ndjson",
+            "rejected/top-extract-corrupt.ndjson.receipt.json",
+        ]
+    );
+    let os = sc.inbox();
+    let get = |p: &str| {
+        let bytes = rt()
+            .block_on(async {
+                os.get(&object_store::path::Path::from(p))
+                    .await
+                    .unwrap()
+                    .bytes()
+                    .await
+            })
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&bytes).unwrap()
+    };
+    let r = get("rejected/late-submission-missing-column.csv.receipt.json");
+    assert_eq!(r["status"], "rejected");
+    assert_eq!(r["reason"], "missing_required_column");
+    let r = get("rejected/top-extract-corrupt.ndjson.receipt.json");
+    assert_eq!(r["reason"], "unreadable_file");
+    let (rows, bad) = expected(&format!("{dir}/top-extract-2026-01-15.csv"));
+    let receipts = sc.receipts(submitter);
+    assert_eq!(receipts.len(), 1, "only the good file has a stored receipt");
+    assert_eq!(sc.rows(TableKind::Sources, submitter), rows - bad);
+}
