@@ -50,6 +50,9 @@ pub enum Error {
     /// Bad usage (submitter id, areas, key).
     #[error("{0}")]
     Usage(String),
+    /// A background encoding task stopped unexpectedly (retried like a store error).
+    #[error("internal: {0}")]
+    Task(String),
 }
 
 /// Result alias.
