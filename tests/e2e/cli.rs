@@ -67,19 +67,52 @@ fn user_errors_are_one_clear_message() {
 }
 
 #[test]
-fn demo_generates_into_the_store_inbox() {
+fn demo_generates_and_ingests_and_a_rerun_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
-    let o = drdsurv(&["--store", store.to_str().unwrap(), "demo"]);
+    let store_s = store.to_str().unwrap();
+    let o = drdsurv(&["--store", store_s, "demo", "--years", "2"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let out = text(&o.stdout);
-    assert!(out.contains("seed 7, 7 years"), "{out}");
+    assert!(out.contains("seed 7, 2 years"), "{out}");
+    assert!(out.contains("demo's own linkage key"), "{out}");
     assert!(store.join("inbox/manifest.json").is_file());
-    assert!(
-        store.join("inbox/coroner").is_dir()
-            && store.join("inbox/top").is_dir()
-            && store.join("inbox/nsp").is_dir()
-    );
+    for s in ["coroner", "top", "nsp"] {
+        assert!(store.join("inbox").join(s).is_dir());
+        assert!(store.join("sources").join(s).is_dir(), "{s} ingested");
+    }
+    // Per source: files, rows read = accepted + quarantined, some of each.
+    let counts = |out: &str| -> Vec<[u64; 6]> {
+        out.lines()
+            .filter(|l| l.contains(" files: "))
+            .map(|l| {
+                let n: Vec<u64> = l
+                    .split(|c: char| !c.is_ascii_digit())
+                    .filter(|t| !t.is_empty())
+                    .map(|t| t.parse().unwrap())
+                    .collect();
+                [n[0], n[1], n[2], n[3], n[4], n[5]]
+            })
+            .collect()
+    };
+    let first = counts(&out);
+    assert_eq!(first.len(), 3, "{out}");
+    for [files, read, acc, q, rejected, dup] in &first {
+        assert!(*files > 0 && *acc > 0 && *q > 0, "{out}");
+        assert_eq!(read, &(acc + q), "{out}");
+        assert_eq!(*dup, 0);
+        assert!(
+            *rejected >= 1,
+            "every source has a file rejected whole: {out}"
+        );
+    }
+    let o = drdsurv(&["--store", store_s, "demo", "--years", "2"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let again = counts(&text(&o.stdout));
+    for (a, b) in first.iter().zip(&again) {
+        assert_eq!(b[2], 0, "nothing accepted twice");
+        assert_eq!(b[5], a[0] - a[4], "every accepted file is recognised");
+    }
 }
 
 #[test]
