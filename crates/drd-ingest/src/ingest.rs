@@ -223,7 +223,9 @@ impl Ingestor<'_> {
             received: self.received,
         };
         let ingested_at = now_micros();
-        let vintage = self.partnerships.vintage.clone();
+        let shared_vintage: std::sync::Arc<str> = self.partnerships.vintage.as_str().into();
+        let shared_submitter: std::sync::Arc<str> = submitter.into();
+        let shared_sha: std::sync::Arc<str> = pre.sha256.as_str().into();
         let src_schema = source_schema(source);
         let q_schema = quarantine_schema();
         let mut src_builder = BatchBuilder::new(src_schema.clone());
@@ -297,13 +299,13 @@ impl Ingestor<'_> {
                     }
                     let mut values = Vec::with_capacity(src_schema.fields().len());
                     values.extend([
-                        V::S(submitter.to_string()),
+                        V::R(shared_submitter.clone()),
                         V::I32(valid.revision),
                         valid.extract_date.map_or(V::Null, V::D),
                         V::Ts(ingested_at),
-                        V::S(pre.sha256.clone()),
+                        V::R(shared_sha.clone()),
                         V::I64(n as i64),
-                        V::S(vintage.clone()),
+                        V::R(shared_vintage.clone()),
                     ]);
                     values.extend(valid.values);
                     src_builder.push(&values);

@@ -23,6 +23,8 @@ pub enum V {
     Null,
     /// Text.
     S(String),
+    /// Shared text (values repeated on every row of a file, cloned without copying).
+    R(std::sync::Arc<str>),
     /// 32-bit integer.
     I32(i32),
     /// 64-bit integer.
@@ -86,6 +88,15 @@ pub struct HeaderMap {
     pub unknown: Vec<String>,
     /// Required columns the file lacks.
     pub missing: Vec<&'static str>,
+    /// A cheap signature of each column name, so a look-up by name compares one integer per
+    /// column and the full name only once (it runs ~30 times for every row).
+    sigs: Vec<u32>,
+}
+
+fn sig(name: &str) -> u32 {
+    let b = name.as_bytes();
+    let at = |i: usize| u32::from(b.get(i).copied().unwrap_or(0));
+    (b.len() as u32) << 24 | at(0) << 16 | at(b.len() / 2) << 8 | at(b.len().saturating_sub(1))
 }
 
 impl HeaderMap {
@@ -109,10 +120,12 @@ impl HeaderMap {
             .filter(|(c, i)| c.required && i.is_none())
             .map(|(c, _)| c.name)
             .collect();
+        let sigs = source.columns().iter().map(|c| sig(c.name)).collect();
         HeaderMap {
             index,
             unknown,
             missing,
+            sigs,
         }
     }
 }
@@ -132,7 +145,9 @@ impl<'a> Row<'a> {
     }
 
     fn idx(&self, col: &str) -> Option<usize> {
-        let i = self.source.columns().iter().position(|c| c.name == col)?;
+        let s = sig(col);
+        let cols = self.source.columns();
+        let i = (0..cols.len()).find(|&i| self.map.sigs[i] == s && cols[i].name == col)?;
         self.map.index[i]
     }
 
