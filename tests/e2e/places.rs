@@ -1,6 +1,7 @@
 //! Where the end-to-end storage tests put their store and inboxes: local folders, or buckets
-//! on a real S3-compatible server (moto's server from pip `moto[server]`, started once per
-//! test binary on a free loopback port and stopped when the tests end).
+//! on a real S3-compatible server (moto from pip `moto[server]`, through
+//! `tests/python/s3_server.py`, which makes its create-if-absent writes atomic as real S3's
+//! are), started once per test binary on a free loopback port and stopped when the tests end.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -33,9 +34,10 @@ fn start_moto() -> Moto {
         .port();
     // A watchdog shell stops moto when this test process ends, whichever way it ends.
     let script = format!(
-        "python3 -m moto.server -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; \
+        "python3 {script} 127.0.0.1 {port} >/dev/null 2>&1 & m=$!; \
          while kill -0 {me} 2>/dev/null && kill -0 $m 2>/dev/null; do sleep 1; done; kill $m 2>/dev/null",
-        me = std::process::id()
+        me = std::process::id(),
+        script = crate::repo().join("tests/python/s3_server.py").display()
     );
     let have = Command::new("python3")
         .args(["-c", "import moto.server, flask"])
