@@ -194,6 +194,18 @@ impl<'p> Scenario<'p> {
         out
     }
 
+    /// Waits until some worker holds a claim in the inbox.
+    fn wait_for_claim(&self) {
+        let t = Instant::now();
+        while !self.listing().iter().any(|n| n.starts_with(".claims/")) {
+            assert!(
+                t.elapsed() < Duration::from_secs(60),
+                "worker never claimed"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     fn rows(&self, kind: TableKind, submitter: &str) -> u64 {
         let store = self.place.open(&format!("{}/store", self.prefix));
         rt().block_on(store.read_table(kind, Source::Top, submitter))
@@ -235,14 +247,7 @@ fn crash_and_restart(place: &Place) {
                 .stderr(Stdio::null())
                 .spawn()
                 .unwrap();
-            let t = Instant::now();
-            while !sc.listing().iter().any(|n| n.starts_with(".claims/")) {
-                assert!(
-                    t.elapsed() < Duration::from_secs(60),
-                    "worker never claimed"
-                );
-                std::thread::sleep(Duration::from_millis(20));
-            }
+            sc.wait_for_claim();
             std::thread::sleep(Duration::from_millis(700));
             child.kill().unwrap();
             let st = child.wait().unwrap();
@@ -418,6 +423,23 @@ fn wait_for_line(child: &mut Child, needle: &str) -> std::sync::mpsc::Receiver<S
     }
 }
 
+/// Starts the worker as a daemon, sends SIGTERM as soon as it holds a claim, and checks it
+/// exits cleanly.
+fn term_once_claimed(sc: &Scenario<'_>) {
+    let mut child = sc
+        .command(false)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .env("RUST_LOG", "info")
+        .spawn()
+        .unwrap();
+    let _rest = wait_for_line(&mut child, "worker started");
+    sc.wait_for_claim();
+    sigterm(&child);
+    let st = child.wait().unwrap();
+    assert!(st.success(), "clean exit on SIGTERM: {st:?}");
+}
+
 fn sigterm(child: &Child) {
     let st = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -443,25 +465,7 @@ fn sigterm_abandons_or_finishes_the_current_file_cleanly() {
         "grace_seconds = 0\nbatch_rows = 1000\npoll_seconds = 0.2",
     );
     sc.put(name, read_fixture(file));
-    let mut child = sc
-        .command(false)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .env("RUST_LOG", "info")
-        .spawn()
-        .unwrap();
-    let _rest = wait_for_line(&mut child, "worker started");
-    let t = Instant::now();
-    while !sc.listing().iter().any(|n| n.starts_with(".claims/")) {
-        assert!(
-            t.elapsed() < Duration::from_secs(60),
-            "worker never claimed"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    sigterm(&child);
-    let st = child.wait().unwrap();
-    assert!(st.success(), "clean exit on SIGTERM: {st:?}");
+    term_once_claimed(&sc);
     assert_eq!(
         sc.listing(),
         vec![name.to_string()],
@@ -484,24 +488,7 @@ fn sigterm_abandons_or_finishes_the_current_file_cleanly() {
         "grace_seconds = 120\nbatch_rows = 1000\npoll_seconds = 0.2",
     );
     sc.put(name, read_fixture(file));
-    let mut child = sc
-        .command(false)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let _rest = wait_for_line(&mut child, "worker started");
-    let t = Instant::now();
-    while !sc.listing().iter().any(|n| n.starts_with(".claims/")) {
-        assert!(
-            t.elapsed() < Duration::from_secs(60),
-            "worker never claimed"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    sigterm(&child);
-    let st = child.wait().unwrap();
-    assert!(st.success(), "clean exit on SIGTERM: {st:?}");
+    term_once_claimed(&sc);
     assert_eq!(
         sc.listing(),
         vec![format!("done/{name}")],

@@ -48,6 +48,28 @@ pub struct Ingestor<'a> {
     pub progress: Option<&'a Progress>,
 }
 
+impl<'a> Ingestor<'a> {
+    /// An ingestor with the usual settings: the default XLSX size limit, 65,536 rows per
+    /// batch, today as the receipt date, no progress callback.
+    pub fn new(
+        store: &'a Store,
+        key: &'a LinkageKey,
+        partnerships: &'a Partnerships,
+        substances: &'a SubstanceLookup,
+    ) -> Ingestor<'a> {
+        Ingestor {
+            store,
+            key,
+            partnerships,
+            substances,
+            xlsx_limit: crate::read::DEFAULT_XLSX_LIMIT,
+            batch_rows: 65_536,
+            received: Utc::now().date_naive(),
+            progress: None,
+        }
+    }
+}
+
 /// How often [`Ingestor::progress`] is called, in rows.
 pub const PROGRESS_EVERY: u64 = 16_384;
 

@@ -231,14 +231,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 .clone()
                 .map(|b| drd_ingest::Progress(Box::new(move |n| b.set_position(n))));
             let ingestor = drd_ingest::Ingestor {
-                store: &store,
-                key: &key,
-                partnerships: &partnerships,
-                substances: &substances,
-                xlsx_limit: drd_ingest::read::DEFAULT_XLSX_LIMIT,
                 batch_rows: config.worker.batch_rows,
-                received: chrono::Utc::now().date_naive(),
                 progress: progress.as_ref(),
+                ..drd_ingest::Ingestor::new(&store, &key, &partnerships, &substances)
             };
             let rt = runtime()?;
             let mut rejected = 0;
@@ -328,14 +323,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let store = drd_store::Store::open(&cli.store)?;
             let substances = drd_ingest::defaults::substances();
             let ingestor = drd_ingest::Ingestor {
-                store: &store,
-                key: &key,
-                partnerships: &partnerships,
-                substances: &substances,
-                xlsx_limit: drd_ingest::read::DEFAULT_XLSX_LIMIT,
                 batch_rows: w.batch_rows,
-                received: chrono::Utc::now().date_naive(),
-                progress: None,
+                ..drd_ingest::Ingestor::new(&store, &key, &partnerships, &substances)
             };
             let rt = runtime()?;
             let summary = rt.block_on(async {
@@ -432,16 +421,7 @@ fn demo_ingest(
     let store = drd_store::Store::open(store)?;
     let partnerships = drd_ingest::defaults::partnerships();
     let substances = drd_ingest::defaults::substances();
-    let ingestor = drd_ingest::Ingestor {
-        store: &store,
-        key: &key,
-        partnerships: &partnerships,
-        substances: &substances,
-        xlsx_limit: drd_ingest::read::DEFAULT_XLSX_LIMIT,
-        batch_rows: 65_536,
-        received: chrono::Utc::now().date_naive(),
-        progress: None,
-    };
+    let ingestor = drd_ingest::Ingestor::new(&store, &key, &partnerships, &substances);
     let rt = runtime()?;
     let mut totals = std::collections::BTreeMap::new();
     for sub in &m.submitters {
