@@ -27,6 +27,15 @@ pub fn drdsurv(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// A multi-threaded Tokio runtime for tests that call the library crates directly.
+pub fn runtime(threads: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// Text of an output stream.
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()

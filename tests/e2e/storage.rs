@@ -154,11 +154,7 @@ async fn storage_contract(store: Store) {
 }
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()
-        .unwrap()
+    crate::runtime(4)
 }
 
 #[test]

@@ -24,11 +24,7 @@ const FILE: &str = "top/provider-north-east-1/top-extract-2026-01-15.csv";
 const SUBMITTER: &str = "provider-north-east-1";
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
+    crate::runtime(2)
 }
 
 fn manifest() -> serde_json::Value {
