@@ -236,7 +236,8 @@ fn crash_and_restart(place: &Place) {
         );
         sc.put(name, read_fixture(FILE));
         if point == "sigkill" {
-            // Kill -9 once the worker holds its claim and has had time to write some rows.
+            // Kill -9 once the worker holds its claim and is reading and validating the file
+            // (the whole file takes well over a second in the test build).
             let mut child = sc
                 .command(true)
                 .stdout(Stdio::null())
@@ -244,7 +245,7 @@ fn crash_and_restart(place: &Place) {
                 .spawn()
                 .unwrap();
             sc.wait_for_claim();
-            std::thread::sleep(Duration::from_millis(700));
+            std::thread::sleep(Duration::from_millis(150));
             child.kill().unwrap();
             let st = child.wait().unwrap();
             assert_eq!(st.signal(), Some(9), "{point}: {st:?}");

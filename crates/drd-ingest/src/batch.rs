@@ -89,6 +89,7 @@ impl BatchBuilder {
             match (b, v) {
                 (B::Utf8(b), V::S(s)) => b.append_value(s),
                 (B::Utf8(b), V::R(s)) => b.append_value(s.as_ref()),
+                (B::Utf8(b), V::St(s)) => b.append_value(s),
                 (B::Utf8(b), V::Null) => b.append_null(),
                 (B::I32(b), V::I32(x)) => b.append_value(*x),
                 (B::I32(b), V::Null) => b.append_null(),

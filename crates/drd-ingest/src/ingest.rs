@@ -5,26 +5,27 @@
 //! committed is recognised as a duplicate, and a retry after a crash skips the tables that
 //! already hold the file and completes the others: nothing is written twice.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::hash::{Hash, Hasher};
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{NaiveDate, Utc};
-use csv::StringRecord;
 use drd_model::reference::Partnerships;
 use drd_model::schema::{quarantine_schema, receipts_schema, source_schema};
-use drd_model::{Coded, ReasonCode, Source, SubstanceGroup, SubstanceLookup};
-use drd_store::{Store, TableKind, table_path};
-use tracing::{info, info_span, warn};
+use drd_model::{Coded, ReasonCode, Source, SubstanceLookup};
+use drd_store::{Appender, Store, TableKind, table_path};
+use tokio::sync::mpsc;
+use tracing::{debug, info, info_span, warn};
 
 use crate::batch::BatchBuilder;
 use crate::fault;
 use crate::key::LinkageKey;
+use crate::lanes::{FileJob, Lane, Tally, duplicate_rows, fan_out, lane_count};
 use crate::prepass::prepass;
 use crate::read::{Unreadable, open};
 use crate::receipt::{ReasonCount, Receipt, Status};
-use crate::validate::{Ctx, HeaderMap, Row, V, key_of, quarantine_values, validate};
+use crate::validate::{Ctx, HeaderMap, V};
 use crate::{Error, Result};
 
 /// Settings shared by every file.
@@ -73,8 +74,8 @@ impl<'a> Ingestor<'a> {
 /// How often [`Ingestor::progress`] is called, in rows.
 pub const PROGRESS_EVERY: u64 = 16_384;
 
-/// A callback told how many rows have been read.
-pub struct Progress(pub Box<dyn Fn(u64) + Send + Sync>);
+/// A callback told how many rows have been read (called from the reader thread).
+pub struct Progress(pub Arc<dyn Fn(u64) + Send + Sync>);
 
 impl std::fmt::Debug for Progress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -182,7 +183,7 @@ impl Ingestor<'_> {
             warn!(reason = reason.as_str(), "file rejected whole");
             Ok(r)
         };
-        let mut records = match open(path, &pre, self.xlsx_limit) {
+        let records = match open(path, &pre, self.xlsx_limit) {
             Ok(r) => r,
             Err(Unreadable(m)) => {
                 return reject(
@@ -206,15 +207,24 @@ impl Ingestor<'_> {
             ));
         }
 
-        // Pass 1: keys, to find rows sharing key and revision (both are quarantined).
-        let dups = match self.duplicate_keys(path, &pre, source, &map) {
-            Ok(d) => d,
-            Err(Unreadable(m)) => {
-                return reject(
-                    receipt,
-                    ReasonCode::UnreadableFile,
-                    format!("{file_name}: {m}"),
-                );
+        debug!(ms = started.elapsed().as_millis() as u64, "pre-pass done");
+        // Pass 1: key hashes, to find rows sharing key and revision (both are quarantined).
+        let dups = {
+            let map = map.clone();
+            let mut records = records;
+            let found =
+                tokio::task::spawn_blocking(move || duplicate_rows(&mut records, &map, source))
+                    .await
+                    .map_err(|e| Error::Task(format!("the key pass failed: {e}")))?;
+            match found {
+                Ok(d) => d,
+                Err(Unreadable(m)) => {
+                    return reject(
+                        receipt,
+                        ReasonCode::UnreadableFile,
+                        format!("{file_name}: {m}"),
+                    );
+                }
             }
         };
 
@@ -236,22 +246,31 @@ impl Ingestor<'_> {
             );
         }
 
-        let authorised_ctx = Ctx {
-            source,
-            submitter,
-            key: self.key,
-            partnerships: self.partnerships,
-            authorised,
-            received: self.received,
-        };
+        debug!(ms = started.elapsed().as_millis() as u64, "key pass done");
+        // Pass 2: validate on every core, each lane writing its own Parquet files.
         let ingested_at = now_micros();
-        let shared_vintage: std::sync::Arc<str> = self.partnerships.vintage.as_str().into();
-        let shared_submitter: std::sync::Arc<str> = submitter.into();
-        let shared_sha: std::sync::Arc<str> = pre.sha256.as_str().into();
+        let job = Arc::new(FileJob {
+            source,
+            map,
+            ctx: Ctx {
+                source,
+                submitter: submitter.into(),
+                pseudo: self.key.pseudonymiser(),
+                partnerships: Arc::new(self.partnerships.clone()),
+                authorised: Arc::new(authorised.clone()),
+                received: self.received,
+            },
+            dup_rows: dups,
+            ingested_at,
+            sha256: pre.sha256.as_str().into(),
+            vintage: self.partnerships.vintage.as_str().into(),
+            file_name: file_name.as_str().into(),
+            batch_rows: self.batch_rows,
+            substances: (source == Source::Coroner).then(|| Arc::new(self.substances.clone())),
+            received: self.received,
+        });
         let src_schema = source_schema(source);
         let q_schema = quarantine_schema();
-        let mut src_builder = BatchBuilder::new(src_schema.clone());
-        let mut q_builder = BatchBuilder::new(q_schema.clone());
         let meta = HashMap::from([
             (
                 "file_sha256".to_string(),
@@ -259,169 +278,118 @@ impl Ingestor<'_> {
             ),
             ("submitter".to_string(), submitter.into()),
         ]);
-        let mut src_app = None;
-        let mut q_app = None;
-        let mut histogram: BTreeMap<(ReasonCode, Option<String>), u64> = BTreeMap::new();
-        let mut unclassified: BTreeSet<String> = BTreeSet::new();
-        let mut rec = StringRecord::new();
-        let mut n: u64 = 0;
-        let mut src_batches = 0u32;
-        loop {
-            match records.next_into(&mut rec) {
-                Ok(true) => {}
-                Ok(false) => break,
-                Err(Unreadable(m)) => {
-                    return reject(
-                        receipt,
-                        ReasonCode::UnreadableFile,
-                        format!("{file_name}: {m} (after {n} rows)"),
-                    );
-                }
-            }
-            n += 1;
-            if n.is_multiple_of(PROGRESS_EVERY)
-                && let Some(p) = self.progress
-            {
-                (p.0)(n);
-            }
-            let row = Row::new(&rec, &map, source);
-            let outcome = validate(row, &authorised_ctx).and_then(|v| {
-                let dup = key_of(row, source).map(|k| hash_key(&k)).is_some_and(|h| dups.contains(&h));
-                if dup {
-                    Err(crate::validate::RowError { reason: ReasonCode::DuplicateKeyInFile, column: source.key_columns()[0], message: "another row in this file has the same key and revision; both are quarantined".into() })
-                } else {
-                    Ok(v)
-                }
-            });
-            match outcome {
-                Ok(valid) => {
-                    receipt.rows_accepted += 1;
-                    if valid.unlinkable && source != Source::Nsp {
-                        receipt.unlinkable_rows += 1;
-                    }
-                    if source == Source::Coroner && unclassified.len() < 100 {
-                        let dod = match &valid.values[8] {
-                            V::D(d) => *d,
-                            _ => self.received,
-                        };
-                        for i in [14, 15] {
-                            if let V::L(names) = &valid.values[i] {
-                                for name in names {
-                                    if self.substances.resolve(name, dod).group
-                                        == SubstanceGroup::Unclassified
-                                    {
-                                        unclassified.insert(name.to_lowercase());
-                                    }
-                                }
-                            }
-                        }
-                    }
-                    if source_done {
-                        continue;
-                    }
-                    let mut values = Vec::with_capacity(src_schema.fields().len());
-                    values.extend([
-                        V::R(shared_submitter.clone()),
-                        V::I32(valid.revision),
-                        valid.extract_date.map_or(V::Null, V::D),
-                        V::Ts(ingested_at),
-                        V::R(shared_sha.clone()),
-                        V::I64(n as i64),
-                        V::R(shared_vintage.clone()),
-                    ]);
-                    values.extend(valid.values);
-                    src_builder.push(&values);
-                    if src_builder.len() >= self.batch_rows {
-                        src_batches += 1;
-                        if src_batches == 2 {
-                            fault::point("rows_written");
-                        }
-                        self.flush_rows(
-                            &mut src_app,
-                            &rel(TableKind::Sources),
-                            &src_schema,
-                            &app,
-                            &meta,
-                            &mut src_builder,
-                        )
-                        .await?;
-                    }
-                }
-                Err(e) => {
-                    receipt.rows_quarantined += 1;
-                    *histogram
-                        .entry((e.reason, Some(e.column.to_string())))
-                        .or_default() += 1;
-                    if quarantine_done {
-                        continue;
-                    }
-                    let raw = serde_json::Value::Object(quarantine_values(row, &authorised_ctx))
-                        .to_string();
-                    q_builder.push(&[
-                        V::S(submitter.to_string()),
-                        V::S(source.code().to_string()),
-                        V::S(pre.sha256.clone()),
-                        V::S(file_name.clone()),
-                        V::I64(n as i64),
-                        V::S(e.reason.as_str().to_string()),
-                        V::S(e.column.to_string()),
-                        V::S(e.message),
-                        V::S(raw),
-                        V::Ts(ingested_at),
-                    ]);
-                    if q_builder.len() >= self.batch_rows {
-                        self.flush_rows(
-                            &mut q_app,
-                            &rel(TableKind::Quarantine),
-                            &q_schema,
-                            &app,
-                            &meta,
-                            &mut q_builder,
-                        )
-                        .await?;
-                    }
-                }
-            }
+        // One lock per table: the first lane with rows creates a missing table and the others
+        // then open it (two concurrent creates would both commit table metadata).
+        let (src_lock, q_lock) = (Arc::default(), Arc::default());
+        let sink = |kind: TableKind, schema: &arrow::datatypes::SchemaRef| {
+            let lock = if kind == TableKind::Sources {
+                &src_lock
+            } else {
+                &q_lock
+            };
+            Sink::start(
+                self.store.clone(),
+                rel(kind),
+                schema.clone(),
+                app.clone(),
+                meta.clone(),
+                Arc::clone(lock),
+            )
+        };
+        let mut lanes = Vec::new();
+        let mut src_sinks = Vec::new();
+        let mut q_sinks = Vec::new();
+        for _ in 0..lane_count() {
+            let s = (!source_done).then(|| sink(TableKind::Sources, &src_schema));
+            let q = (!quarantine_done).then(|| sink(TableKind::Quarantine, &q_schema));
+            lanes.push(Lane::new(
+                src_schema.clone(),
+                q_schema.clone(),
+                s.as_ref().map(|s| s.tx.clone()),
+                q.as_ref().map(|q| q.tx.clone()),
+            ));
+            src_sinks.extend(s);
+            q_sinks.extend(q);
         }
+        for s in src_sinks.iter_mut().chain(q_sinks.iter_mut()) {
+            s.close_sender();
+        }
+        let progress = self.progress.map(|p| p.0.clone());
+        let (path2, pre2, limit, job2) = (
+            path.to_path_buf(),
+            pre.clone(),
+            self.xlsx_limit,
+            job.clone(),
+        );
+        let ran = tokio::task::spawn_blocking(move || -> Result<_, Unreadable> {
+            let mut records = open(&path2, &pre2, limit)?;
+            let mut told = 0;
+            let lanes = fan_out(
+                &mut records,
+                lanes,
+                |rows| {
+                    if let Some(p) = &progress
+                        && rows / PROGRESS_EVERY > told
+                    {
+                        told = rows / PROGRESS_EVERY;
+                        p(told * PROGRESS_EVERY);
+                    }
+                },
+                |lane: &mut Lane, chunk| lane.work(&job2, chunk),
+            )?;
+            let mut tally = Tally::default();
+            let mut ok = true;
+            for l in lanes {
+                let (sent, t) = l.finish();
+                ok &= sent;
+                tally.merge(t);
+            }
+            Ok((tally, ok, records.rows, records.ragged_rows))
+        })
+        .await
+        .map_err(|e| Error::Task(format!("validation failed: {e}")))?;
+        let (tally, _sent, n, ragged) = match ran {
+            Ok(r) => r,
+            Err(Unreadable(m)) => {
+                return reject(
+                    receipt,
+                    ReasonCode::UnreadableFile,
+                    format!("{file_name}: {m}"),
+                );
+            }
+        };
+        // A writer that stopped early says why here.
+        debug!(ms = started.elapsed().as_millis() as u64, "validation done");
+        let src_parts = Sink::join_all(src_sinks).await?;
+        let q_parts = Sink::join_all(q_sinks).await?;
         receipt.rows_read = n;
-        if records.ragged_rows > 0 {
+        receipt.rows_accepted = tally.accepted;
+        receipt.rows_quarantined = tally.quarantined;
+        receipt.unlinkable_rows = tally.unlinkable;
+        let histogram = tally.histogram;
+        if ragged > 0 {
             receipt.warnings.push(format!(
-                "{} row(s) had a different number of fields from the header (padded or cut)",
-                records.ragged_rows
+                "{ragged} row(s) had a different number of fields from the header (padded or cut)"
             ));
         }
-        for u in &unclassified {
+        for u in &tally.unclassified {
             receipt.warnings.push(format!(
                 "unclassified substance '{u}': not in the substance lookup"
             ));
         }
         // Commit the source rows, then quarantine, then the receipt.
-        self.flush_rows(
-            &mut src_app,
-            &rel(TableKind::Sources),
-            &src_schema,
-            &app,
-            &meta,
-            &mut src_builder,
-        )
-        .await?;
-        if let Some(a) = src_app {
-            receipt.source_version = Some(a.commit().await?.version);
+        if !src_parts.is_empty() {
+            receipt.source_version = Some(Appender::commit_all(src_parts).await?.version);
             fault::point("source_committed");
         }
-        self.flush_rows(
-            &mut q_app,
-            &rel(TableKind::Quarantine),
-            &q_schema,
-            &app,
-            &meta,
-            &mut q_builder,
-        )
-        .await?;
-        if let Some(a) = q_app {
-            receipt.quarantine_version = Some(a.commit().await?.version);
+        if !q_parts.is_empty() {
+            receipt.quarantine_version = Some(Appender::commit_all(q_parts).await?.version);
             fault::point("quarantine_committed");
         }
+        debug!(
+            ms = started.elapsed().as_millis() as u64,
+            "tables committed"
+        );
         receipt.reasons = histogram
             .into_iter()
             .map(|((reason, column), rows)| ReasonCount {
@@ -452,56 +420,6 @@ impl Ingestor<'_> {
             "file ingested"
         );
         Ok(receipt)
-    }
-
-    /// Hands the buffered rows to the table's encoder, opening it on first use so that a
-    /// file with no rows for a table makes no commit there.
-    async fn flush_rows(
-        &self,
-        slot: &mut Option<Encoder>,
-        rel: &str,
-        schema: &arrow::datatypes::SchemaRef,
-        app: &str,
-        meta: &HashMap<String, serde_json::Value>,
-        rows: &mut BatchBuilder,
-    ) -> Result<()> {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        if slot.is_none() {
-            let a = self
-                .store
-                .appender(rel, schema, Some((app, 1)), meta.clone())
-                .await?;
-            *slot = Some(Encoder::start(a));
-        }
-        if let Some(e) = slot.as_mut() {
-            e.send(rows.finish()).await?;
-        }
-        Ok(())
-    }
-
-    fn duplicate_keys(
-        &self,
-        path: &Path,
-        pre: &crate::prepass::Prepass,
-        source: Source,
-        map: &HeaderMap,
-    ) -> std::result::Result<HashSet<u64>, Unreadable> {
-        let mut records = open(path, pre, self.xlsx_limit)?;
-        let mut hashes = Vec::new();
-        let mut rec = StringRecord::new();
-        while records.next_into(&mut rec)? {
-            if let Some(k) = key_of(Row::new(&rec, map, source), source) {
-                hashes.push(hash_key(&k));
-            }
-        }
-        hashes.sort_unstable();
-        Ok(hashes
-            .windows(2)
-            .filter(|w| w[0] == w[1])
-            .map(|w| w[0])
-            .collect())
     }
 
     async fn write_receipt(
@@ -562,51 +480,71 @@ impl Ingestor<'_> {
     }
 }
 
-fn hash_key(k: &(Vec<String>, i32)) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    k.hash(&mut h);
-    h.finish()
+/// One table's Parquet writer for one lane, on its own task so that encoding runs beside
+/// validation. The append is opened on the first batch, so a lane (or a file) with no rows
+/// for a table writes nothing there; nothing is visible until the appends are committed.
+struct Sink {
+    tx: mpsc::Sender<arrow::array::RecordBatch>,
+    task: tokio::task::JoinHandle<Result<Option<Appender>>>,
 }
 
-/// Parquet encoding of one table's append on its own task, so that reading and validating
-/// the next rows overlaps with compressing the previous batch (two cores: about twice the
-/// throughput of doing both in turn). Nothing is visible until [`Encoder::commit`]; dropping
-/// an encoder abandons its append.
-struct Encoder {
-    tx: tokio::sync::mpsc::Sender<arrow::array::RecordBatch>,
-    task: tokio::task::JoinHandle<Result<drd_store::Appender>>,
-}
-
-impl Encoder {
-    fn start(mut appender: drd_store::Appender) -> Encoder {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<arrow::array::RecordBatch>(2);
+impl Sink {
+    fn start(
+        store: Store,
+        rel: String,
+        schema: arrow::datatypes::SchemaRef,
+        app: String,
+        meta: HashMap<String, serde_json::Value>,
+        open_lock: Arc<tokio::sync::Mutex<()>>,
+    ) -> Sink {
+        let (tx, mut rx) = mpsc::channel::<arrow::array::RecordBatch>(2);
         let task = tokio::spawn(async move {
+            let mut appender: Option<Appender> = None;
             while let Some(b) = rx.recv().await {
-                appender.write(b).await?;
+                let a = match &mut appender {
+                    Some(a) => a,
+                    None => {
+                        let _one_at_a_time = open_lock.lock().await;
+                        appender.insert(
+                            store
+                                .appender(&rel, &schema, Some((&app, 1)), meta.clone())
+                                .await?,
+                        )
+                    }
+                };
+                a.write(b).await?;
             }
             Ok(appender)
         });
-        Encoder { tx, task }
+        Sink { tx, task }
     }
 
-    async fn send(&mut self, batch: arrow::array::RecordBatch) -> Result<()> {
-        if self.tx.send(batch).await.is_ok() {
-            return Ok(());
-        }
-        // The encoder stopped: its error says why.
-        match (&mut self.task).await {
-            Ok(Err(e)) => Err(e),
-            Ok(Ok(_)) => Err(Error::Task("the Parquet encoder stopped early".into())),
-            Err(e) => Err(Error::Task(format!("the Parquet encoder failed: {e}"))),
-        }
+    /// Drops this handle's sender, so the task ends once the lane's clone is dropped.
+    fn close_sender(&mut self) {
+        let (closed, _) = mpsc::channel(1);
+        self.tx = closed;
     }
 
-    async fn commit(self) -> Result<drd_store::AppendResult> {
-        drop(self.tx);
-        let appender = self
-            .task
-            .await
-            .map_err(|e| Error::Task(format!("the Parquet encoder failed: {e}")))??;
-        Ok(appender.commit().await?)
+    /// Waits for every writer; the appends that received rows.
+    async fn join_all(sinks: Vec<Sink>) -> Result<Vec<Appender>> {
+        let mut out = Vec::new();
+        let mut first_err = None;
+        for s in sinks {
+            drop(s.tx);
+            match s.task.await {
+                Ok(Ok(Some(a))) => out.push(a),
+                Ok(Ok(None)) => {}
+                Ok(Err(e)) => {
+                    first_err.get_or_insert(e);
+                }
+                Err(e) => {
+                    first_err.get_or_insert(Error::Task(format!("a Parquet writer failed: {e}")));
+                }
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
     }
 }

@@ -62,9 +62,51 @@ impl LinkageKey {
         }
     }
 
+    /// The keyed HMAC state every pseudonym is derived from, ready to clone per value (the
+    /// key is hashed into it once, not for every row).
+    pub fn pseudonymiser(&self) -> Pseudonymiser {
+        Pseudonymiser(
+            <HmacSha256 as KeyInit>::new_from_slice(self.0.expose_secret())
+                .unwrap_or_else(|_| unreachable!("HMAC takes any key length")),
+        )
+    }
+
+    /// `person_id` from an NHS number (the same in every source).
+    pub fn person_from_nhs(&self, nhs: &NhsNumber) -> String {
+        self.pseudonymiser().person_from_nhs(nhs)
+    }
+
+    /// `person_id` from names, date of birth and sex ([`Pseudonymiser::person_from_names`]).
+    pub fn person_from_names(
+        &self,
+        surname: &str,
+        forenames: &str,
+        dob: chrono::NaiveDate,
+        sex: Sex,
+    ) -> String {
+        self.pseudonymiser()
+            .person_from_names(surname, forenames, dob, sex)
+    }
+
+    /// A submitter's case or client reference ([`Pseudonymiser::reference`]).
+    pub fn reference(&self, submitter: &str, value: &str) -> String {
+        self.pseudonymiser().reference(submitter, value)
+    }
+}
+
+/// The linkage key's HMAC state (derived from the key; never printed).
+#[derive(Clone)]
+pub struct Pseudonymiser(HmacSha256);
+
+impl std::fmt::Debug for Pseudonymiser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pseudonymiser(<redacted>)")
+    }
+}
+
+impl Pseudonymiser {
     fn mac(&self, domain: &str, parts: &[&[u8]]) -> String {
-        let mut m = <HmacSha256 as KeyInit>::new_from_slice(self.0.expose_secret())
-            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        let mut m = self.0.clone();
         m.update(domain.as_bytes());
         for p in parts {
             m.update(&[0x1f]);
@@ -160,6 +202,10 @@ mod tests {
         );
         assert!(!a.contains("9434765919"));
         assert_eq!(format!("{k:?}"), "LinkageKey(<redacted>)");
+        assert_eq!(
+            format!("{:?}", k.pseudonymiser()),
+            "Pseudonymiser(<redacted>)"
+        );
         assert!(matches!(
             LinkageKey::from_bytes(b"short"),
             Err(KeyError::TooShort)

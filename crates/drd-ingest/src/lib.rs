@@ -17,11 +17,13 @@
 //! ages, postcodes become districts, and messages about identifier columns name the rule only.
 
 pub mod batch;
+pub mod chunk;
 pub mod defaults;
 pub mod export;
 pub mod fault;
 pub mod ingest;
 pub mod key;
+pub mod lanes;
 pub mod prepass;
 pub mod read;
 pub mod receipt;

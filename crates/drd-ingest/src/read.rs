@@ -11,6 +11,7 @@ use std::path::Path;
 use calamine::{Data, Reader};
 use csv::StringRecord;
 
+use crate::chunk::{CHUNK_BYTES, Chunk};
 use crate::prepass::{Encoding, Format, Prepass};
 
 /// Default largest XLSX accepted (uncompressed bytes on disk).
@@ -24,6 +25,8 @@ pub struct Records {
     pending: Option<StringRecord>,
     /// Rows whose field count differed from the header (padded or cut), for the receipt.
     pub ragged_rows: u64,
+    /// Data rows read so far.
+    pub rows: u64,
 }
 
 impl std::fmt::Debug for Records {
@@ -35,12 +38,91 @@ impl std::fmt::Debug for Records {
 }
 
 enum Inner {
-    Csv(csv::Reader<Box<dyn Read + Send>>),
+    Csv(Box<CsvRows>),
     Rows(std::vec::IntoIter<StringRecord>),
     Ndjson {
         lines: io::Lines<BufReader<Box<dyn Read + Send>>>,
         keys: Vec<String>,
     },
+}
+
+/// CSV records straight from `csv_core` (the parser behind the `csv` crate, with the same
+/// defaults: comma, double-quote, `""` escapes, CR, LF or CRLF ends, blank lines skipped),
+/// without a per-record allocation.
+struct CsvRows {
+    input: Box<dyn Read + Send>,
+    core: csv_core::Reader,
+    buf: Vec<u8>,
+    pos: usize,
+    len: usize,
+    eof: bool,
+    out: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl CsvRows {
+    fn new(input: Box<dyn Read + Send>) -> CsvRows {
+        CsvRows {
+            input,
+            core: csv_core::Reader::new(),
+            buf: vec![0; 1 << 20],
+            pos: 0,
+            len: 0,
+            eof: false,
+            out: vec![0; 1 << 12],
+            ends: vec![0; 64],
+        }
+    }
+
+    /// Parses the next record into `self.out`/`self.ends`; returns its field count, or
+    /// `None` at the end.
+    fn next(&mut self) -> io::Result<Option<usize>> {
+        use csv_core::ReadRecordResult as R;
+        let (mut outlen, mut endlen) = (0, 0);
+        loop {
+            if self.pos == self.len && !self.eof {
+                self.pos = 0;
+                self.len = loop {
+                    match self.input.read(&mut self.buf) {
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        r => break r?,
+                    }
+                };
+                self.eof = self.len == 0;
+            }
+            let (res, nin, nout, nend) = self.core.read_record(
+                &self.buf[self.pos..self.len],
+                &mut self.out[outlen..],
+                &mut self.ends[endlen..],
+            );
+            self.pos += nin;
+            outlen += nout;
+            endlen += nend;
+            match res {
+                R::InputEmpty => {}
+                R::OutputFull => self.out.resize(self.out.len() * 2, 0),
+                R::OutputEndsFull => self.ends.resize(self.ends.len() * 2, 0),
+                R::Record => return Ok(Some(endlen)),
+                R::End => return Ok(None),
+            }
+        }
+    }
+
+    /// The last record read, as text.
+    fn record(&self, n: usize) -> Result<Vec<String>, Unreadable> {
+        let used = if n == 0 { 0 } else { self.ends[n - 1] };
+        let text = std::str::from_utf8(&self.out[..used])
+            .map_err(|_| Unreadable("the CSV header is not valid text".into()))?;
+        let mut start = 0;
+        Ok(self.ends[..n]
+            .iter()
+            .map(|&e| {
+                let f = text.get(start..e).unwrap_or("").to_string();
+                start = e;
+                f
+            })
+            .collect())
+    }
 }
 
 /// Why a file cannot be read (a whole-file `unreadable_file`).
@@ -141,24 +223,21 @@ pub fn open(path: &Path, pre: &Prepass, xlsx_limit: u64) -> Result<Records, Unre
                     checked: false,
                 }),
             };
-            let mut rdr = csv::ReaderBuilder::new()
-                .flexible(true)
-                .buffer_capacity(1 << 20)
-                .from_reader(text);
-            let headers = rdr
-                .headers()
-                .map_err(|e| Unreadable(format!("cannot read the CSV header: {e}")))?
-                .iter()
-                .map(str::to_string)
-                .collect::<Vec<_>>();
+            let mut rdr = CsvRows::new(text);
+            let headers = match rdr.next() {
+                Ok(Some(n)) => rdr.record(n)?,
+                Ok(None) => Vec::new(),
+                Err(e) => return Err(Unreadable(format!("cannot read the CSV header: {e}"))),
+            };
             if headers.iter().all(|h| h.trim().is_empty()) {
                 return Err(Unreadable("the CSV has no header row".into()));
             }
             Ok(Records {
                 headers,
-                inner: Inner::Csv(rdr),
+                inner: Inner::Csv(Box::new(rdr)),
                 pending: None,
                 ragged_rows: 0,
+                rows: 0,
             })
         }
         Format::Xlsx => {
@@ -203,6 +282,7 @@ pub fn open(path: &Path, pre: &Prepass, xlsx_limit: u64) -> Result<Records, Unre
                 inner: Inner::Rows(data.into_iter()),
                 pending: None,
                 ragged_rows: 0,
+                rows: 0,
             })
         }
         Format::Ndjson => {
@@ -230,6 +310,7 @@ pub fn open(path: &Path, pre: &Prepass, xlsx_limit: u64) -> Result<Records, Unre
                 inner,
                 pending: None,
                 ragged_rows: 0,
+                rows: 0,
             };
             r.push_front(first_rec);
             Ok(r)
@@ -274,54 +355,66 @@ impl Records {
         }
     }
 
-    /// Reads the next data row into `rec`, padded or cut to the header width. Returns false at
-    /// the end. A structural error mid-file makes the whole file unreadable.
-    pub fn next_into(&mut self, rec: &mut StringRecord) -> Result<bool, Unreadable> {
+    /// Fills `chunk` with the next rows (up to `max_rows`, or [`CHUNK_BYTES`] of text), each
+    /// padded or cut to the header width. Returns false when no rows were left. A structural
+    /// error mid-file makes the whole file unreadable.
+    pub fn next_chunk(&mut self, chunk: &mut Chunk, max_rows: usize) -> Result<bool, Unreadable> {
         let width = self.headers.len();
-        let got = match &mut self.inner {
-            Inner::Csv(r) => r
-                .read_record(rec)
-                .map_err(|e| Unreadable(format!("CSV is malformed: {e}")))?,
-            Inner::Rows(it) => match it.next() {
-                Some(r) => {
-                    *rec = r;
-                    true
-                }
-                None => false,
-            },
-            Inner::Ndjson { lines, keys } => {
-                if let Some(p) = self.pending.take() {
-                    *rec = p;
-                    true
-                } else {
-                    loop {
-                        match lines.next() {
-                            None => break false,
-                            Some(Err(e)) => {
-                                return Err(Unreadable(format!("cannot read the file: {e}")));
+        chunk.reset(width, self.rows + 1);
+        let mut rec = StringRecord::new();
+        while chunk.rows() < max_rows && chunk.byte_len() < CHUNK_BYTES {
+            let ragged = match &mut self.inner {
+                Inner::Csv(r) => match r
+                    .next()
+                    .map_err(|e| Unreadable(format!("cannot read the file: {e}")))?
+                {
+                    Some(n) => {
+                        let used = if n == 0 { 0 } else { r.ends[n - 1] };
+                        chunk.push_raw(&r.out[..used], &r.ends[..n])
+                    }
+                    None => break,
+                },
+                Inner::Rows(it) => match it.next() {
+                    Some(r) => chunk.push_fields(r.iter()),
+                    None => break,
+                },
+                Inner::Ndjson { lines, keys } => {
+                    if let Some(p) = self.pending.take() {
+                        rec = p;
+                    } else {
+                        let mut got = false;
+                        for l in lines.by_ref() {
+                            let l =
+                                l.map_err(|e| Unreadable(format!("cannot read the file: {e}")))?;
+                            if l.trim().is_empty() {
+                                continue;
                             }
-                            Some(Ok(l)) if l.trim().is_empty() => continue,
-                            Some(Ok(l)) => {
-                                let obj: serde_json::Map<String, serde_json::Value> =
-                                    serde_json::from_str(&l).map_err(|e| {
-                                        Unreadable(format!("a line is not a JSON object: {e}"))
-                                    })?;
-                                *rec = json_record(&obj, keys);
-                                break true;
-                            }
+                            let obj: serde_json::Map<String, serde_json::Value> =
+                                serde_json::from_str(&l).map_err(|e| {
+                                    Unreadable(format!("a line is not a JSON object: {e}"))
+                                })?;
+                            rec = json_record(&obj, keys);
+                            got = true;
+                            break;
+                        }
+                        if !got {
+                            break;
                         }
                     }
+                    chunk.push_fields(rec.iter())
                 }
-            }
-        };
-        if got && rec.len() != width {
-            self.ragged_rows += 1;
-            let fields: Vec<String> = rec.iter().map(str::to_string).collect();
-            rec.clear();
-            for i in 0..width {
-                rec.push_field(fields.get(i).map_or("", String::as_str));
+            };
+            self.rows += 1;
+            if ragged {
+                self.ragged_rows += 1;
             }
         }
-        Ok(got)
+        chunk.seal().map_err(|at| {
+            Unreadable(format!(
+                "the text is not valid UTF-8 near data row {} (byte {at} of its chunk)",
+                chunk.first_row
+            ))
+        })?;
+        Ok(chunk.rows() > 0)
     }
 }

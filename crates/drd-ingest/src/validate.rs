@@ -5,16 +5,20 @@
 //! identifier columns the message names the column and the rule, never the value.
 
 use std::collections::HashSet;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
 
 use chrono::NaiveDate;
-use csv::StringRecord;
-use drd_model::columns::normalise_header;
+use drd_model::columns::{
+    CORONER_COLUMNS as CO, ColumnSpec, NSP_COLUMNS as NS, TOP_COLUMNS as TP, normalise_header,
+};
 use drd_model::date::{age_on, parse_date};
 use drd_model::reference::Partnerships;
 use drd_model::substance::split_substance_list;
 use drd_model::*;
 
-use crate::key::LinkageKey;
+use crate::chunk::Chunk;
+use crate::key::Pseudonymiser;
 
 /// A typed value for one stored column.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,7 +28,9 @@ pub enum V {
     /// Text.
     S(String),
     /// Shared text (values repeated on every row of a file, cloned without copying).
-    R(std::sync::Arc<str>),
+    R(Arc<str>),
+    /// Fixed text (codes and labels).
+    St(&'static str),
     /// 32-bit integer.
     I32(i32),
     /// 64-bit integer.
@@ -62,21 +68,84 @@ fn err(reason: ReasonCode, column: &'static str, message: impl Into<String>) -> 
 
 type R<T> = Result<T, RowError>;
 
-/// Everything the validator needs besides the row.
-#[derive(Debug)]
-pub struct Ctx<'a> {
+/// Everything the validator needs besides the row; cheap to clone into each lane.
+#[derive(Debug, Clone)]
+pub struct Ctx {
     /// Source.
     pub source: Source,
     /// Submitter id.
-    pub submitter: &'a str,
-    /// Linkage key.
-    pub key: &'a LinkageKey,
+    pub submitter: Arc<str>,
+    /// Keyed pseudonyms.
+    pub pseudo: Pseudonymiser,
     /// Geography vintage.
-    pub partnerships: &'a Partnerships,
+    pub partnerships: Arc<Partnerships>,
     /// Areas this submitter may send.
-    pub authorised: &'a HashSet<String>,
+    pub authorised: Arc<HashSet<String>>,
     /// When the extract was received: later dates are `future_date`.
     pub received: NaiveDate,
+}
+
+/// A column of a source's contract, resolved when the program is compiled (a look-up is an
+/// array index, not a name search).
+#[derive(Debug, Clone, Copy)]
+pub struct Col {
+    /// Position in the source's column list.
+    pub i: usize,
+    /// Normalised name.
+    pub name: &'static str,
+    /// Whether it is a direct identifier.
+    pub identifier: bool,
+}
+
+const fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// The column `name` of a column list; a compile error when it has none.
+pub const fn col_of(cols: &'static [ColumnSpec], name: &str) -> Col {
+    let mut i = 0;
+    while i < cols.len() {
+        if same(cols[i].name, name) {
+            return Col {
+                i,
+                name: cols[i].name,
+                identifier: cols[i].identifier,
+            };
+        }
+        i += 1;
+    }
+    panic!("no such column in the contract")
+}
+
+const fn cols_of<const N: usize>(cols: &'static [ColumnSpec], names: [&str; N]) -> [Col; N] {
+    let mut out = [Col {
+        i: 0,
+        name: "",
+        identifier: false,
+    }; N];
+    let mut k = 0;
+    while k < N {
+        out[k] = col_of(cols, names[k]);
+        k += 1;
+    }
+    out
+}
+
+macro_rules! c {
+    ($cols:ident, $name:literal) => {
+        const { col_of($cols, $name) }
+    };
 }
 
 /// Maps a file's header to the source's columns.
@@ -88,15 +157,6 @@ pub struct HeaderMap {
     pub unknown: Vec<String>,
     /// Required columns the file lacks.
     pub missing: Vec<&'static str>,
-    /// A cheap signature of each column name, so a look-up by name compares one integer per
-    /// column and the full name only once (it runs ~30 times for every row).
-    sigs: Vec<u32>,
-}
-
-fn sig(name: &str) -> u32 {
-    let b = name.as_bytes();
-    let at = |i: usize| u32::from(b.get(i).copied().unwrap_or(0));
-    (b.len() as u32) << 24 | at(0) << 16 | at(b.len() / 2) << 8 | at(b.len().saturating_sub(1))
 }
 
 impl HeaderMap {
@@ -120,79 +180,90 @@ impl HeaderMap {
             .filter(|(c, i)| c.required && i.is_none())
             .map(|(c, _)| c.name)
             .collect();
-        let sigs = source.columns().iter().map(|c| sig(c.name)).collect();
         HeaderMap {
             index,
             unknown,
             missing,
-            sigs,
         }
     }
 }
 
-/// One row, looked up by column name.
+/// `str::trim`, without its character decoding when both ends are visible ASCII (nearly
+/// every value).
+#[inline]
+fn trim(v: &str) -> &str {
+    match (v.as_bytes().first(), v.as_bytes().last()) {
+        (Some(&a), Some(&b)) if (0x21..0x7f).contains(&a) && (0x21..0x7f).contains(&b) => v,
+        (None, _) => v,
+        _ => v.trim(),
+    }
+}
+
+/// One row of a chunk, looked up by column.
 #[derive(Debug, Clone, Copy)]
 pub struct Row<'a> {
-    rec: &'a StringRecord,
-    map: &'a HeaderMap,
-    source: Source,
+    chunk: &'a Chunk,
+    r: usize,
+    index: &'a [Option<usize>],
 }
 
 impl<'a> Row<'a> {
-    /// Wraps a record.
-    pub fn new(rec: &'a StringRecord, map: &'a HeaderMap, source: Source) -> Row<'a> {
-        Row { rec, map, source }
-    }
-
-    fn idx(&self, col: &str) -> Option<usize> {
-        let s = sig(col);
-        let cols = self.source.columns();
-        let i = (0..cols.len()).find(|&i| self.map.sigs[i] == s && cols[i].name == col)?;
-        self.map.index[i]
+    /// Row `r` of a chunk whose header `map` describes.
+    pub fn new(chunk: &'a Chunk, r: usize, map: &'a HeaderMap) -> Row<'a> {
+        Row {
+            chunk,
+            r,
+            index: &map.index,
+        }
     }
 
     /// The trimmed value ("" when blank or absent).
-    pub fn get(&self, col: &str) -> &'a str {
-        self.idx(col)
-            .and_then(|i| self.rec.get(i))
-            .map_or("", str::trim)
+    #[inline]
+    pub fn get(&self, col: Col) -> &'a str {
+        self.at(col.i)
     }
 
-    fn is_identifier(&self, col: &str) -> bool {
-        self.source.column(col).is_some_and(|c| c.identifier)
+    /// The trimmed value of the source column at position `i`.
+    #[inline]
+    fn at(&self, i: usize) -> &'a str {
+        match self.index.get(i) {
+            Some(Some(j)) => trim(self.chunk.field(self.r, *j)),
+            _ => "",
+        }
     }
 
-    fn required(&self, col: &'static str) -> R<&'a str> {
+    fn required(&self, col: Col) -> R<&'a str> {
         let v = self.get(col);
         if v.is_empty() {
             Err(err(
                 ReasonCode::MissingRequiredValue,
-                col,
-                format!("{col} is required but blank"),
+                col.name,
+                format!("{} is required but blank", col.name),
             ))
         } else {
             Ok(v)
         }
     }
 
-    fn date(&self, col: &'static str, required: bool, received: NaiveDate) -> R<Option<NaiveDate>> {
+    fn date(&self, c: Col, required: bool, received: NaiveDate) -> R<Option<NaiveDate>> {
+        let col = c.name;
         let v = if required {
-            self.required(col)?
+            self.required(c)?
         } else {
-            self.get(col)
+            self.get(c)
         };
         if v.is_empty() {
             return Ok(None);
         }
         let d = parse_date(v).map_err(|e| {
-            if self.is_identifier(col) {
+            if c.identifier {
                 err(ReasonCode::InvalidDate, col, format!("{col} is not a valid date (expected YYYY-MM-DD or DD/MM/YYYY, on or after 1900-01-01)"))
             } else {
                 err(ReasonCode::InvalidDate, col, format!("{col}: {e}"))
             }
         })?;
         if d > received {
-            let shown = if self.is_identifier(col) {
+            let shown = if c.identifier {
                 String::new()
             } else {
                 format!(" ({d})")
@@ -206,14 +277,22 @@ impl<'a> Row<'a> {
         Ok(Some(d))
     }
 
-    fn int(&self, col: &'static str, required: bool, lo: i64, hi: i64) -> R<Option<i64>> {
+    fn int(&self, c: Col, required: bool, lo: i64, hi: i64) -> R<Option<i64>> {
+        let col = c.name;
         let v = if required {
-            self.required(col)?
+            self.required(c)?
         } else {
-            self.get(col)
+            self.get(c)
         };
         if v.is_empty() {
             return Ok(None);
+        }
+        // Short unsigned numbers (nearly all): no parser needed.
+        if v.len() <= 9 && v.bytes().all(|b| b.is_ascii_digit()) {
+            let n = v.bytes().fold(0i64, |n, b| n * 10 + i64::from(b - b'0'));
+            if n >= lo && n <= hi {
+                return Ok(Some(n));
+            }
         }
         let digits = v.strip_prefix(['-', '+']).unwrap_or(v);
         if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
@@ -245,8 +324,9 @@ impl<'a> Row<'a> {
         Ok(Some(n))
     }
 
-    fn number(&self, col: &'static str, lo: f64) -> R<Option<f64>> {
-        let v = self.get(col);
+    fn number(&self, c: Col, lo: f64) -> R<Option<f64>> {
+        let col = c.name;
+        let v = self.get(c);
         if v.is_empty() {
             return Ok(None);
         }
@@ -271,11 +351,12 @@ impl<'a> Row<'a> {
         Ok(Some(x))
     }
 
-    fn code<T: Coded>(&self, col: &'static str, required: bool) -> R<Option<T>> {
+    fn code<T: Coded>(&self, c: Col, required: bool) -> R<Option<T>> {
+        let col = c.name;
         let v = if required {
-            self.required(col)?
+            self.required(c)?
         } else {
-            self.get(col)
+            self.get(c)
         };
         if v.is_empty() {
             return Ok(None);
@@ -285,15 +366,17 @@ impl<'a> Row<'a> {
             .map_err(|e| err(ReasonCode::InvalidCode, col, format!("{col}: {e}")))
     }
 
-    fn ynu(&self, col: &'static str) -> R<V> {
-        let v = self.get(col);
+    fn ynu(&self, c: Col) -> R<V> {
+        let col = c.name;
+        let v = self.get(c);
         let y = YesNoUnknown::parse_or_unknown(v)
             .map_err(|e| err(ReasonCode::InvalidCode, col, format!("{col}: {e}")))?;
         Ok(y.as_bool().map_or(V::Null, V::B))
     }
 
-    fn area(&self, col: &'static str, ctx: &Ctx<'_>) -> R<String> {
-        let v = self.required(col)?;
+    fn area(&self, c: Col, ctx: &Ctx) -> R<String> {
+        let col = c.name;
+        let v = self.required(c)?;
         let code = GssCode::parse_area(v)
             .map_err(|e| err(ReasonCode::InvalidGssCode, col, format!("{col}: {e}")))?;
         if ctx.partnerships.get(code.as_str()).is_none() {
@@ -319,20 +402,18 @@ impl<'a> Row<'a> {
         Ok(code.to_string())
     }
 
-    fn nhs(&self) -> R<Option<NhsNumber>> {
-        let v = self.get("nhs_number");
+    fn nhs(&self, c: Col) -> R<Option<NhsNumber>> {
+        let v = self.get(c);
         if v.is_empty() {
             return Ok(None);
         }
         NhsNumber::parse(v)
             .map(Some)
-            .map_err(|e| err(ReasonCode::InvalidNhsNumber, "nhs_number", e.to_string()))
+            .map_err(|e| err(ReasonCode::InvalidNhsNumber, c.name, e.to_string()))
     }
 
-    fn revision(&self) -> R<i32> {
-        Ok(self
-            .int("revision", false, 1, i64::from(i32::MAX))?
-            .unwrap_or(1) as i32)
+    fn revision(&self, c: Col) -> R<i32> {
+        Ok(self.int(c, false, 1, i64::from(i32::MAX))?.unwrap_or(1) as i32)
     }
 }
 
@@ -353,26 +434,64 @@ fn list(x: &str) -> V {
     if l.is_empty() { V::Null } else { V::L(l) }
 }
 
-/// A validated row: the values of the stored columns after the provenance columns, plus what
-/// the receipt needs to know.
-#[derive(Debug, Clone)]
+/// The last reference and NHS number pseudonymised by one lane, with their pseudonyms:
+/// extracts list a person's records together, so most rows repeat the previous row's
+/// identifiers and need no new HMAC. Held in memory only; never printed.
+#[derive(Default)]
+pub struct Memo {
+    reference: Option<(String, String)>,
+    nhs: Option<(String, String)>,
+}
+
+impl std::fmt::Debug for Memo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Memo(<redacted>)")
+    }
+}
+
+impl Memo {
+    fn reference(&mut self, ctx: &Ctx, value: &str) -> String {
+        if let Some((k, v)) = &self.reference
+            && k == value
+        {
+            return v.clone();
+        }
+        let v = ctx.pseudo.reference(&ctx.submitter, value);
+        self.reference = Some((value.to_string(), v.clone()));
+        v
+    }
+
+    fn nhs(&mut self, ctx: &Ctx, n: &NhsNumber) -> String {
+        if let Some((k, v)) = &self.nhs
+            && k == n.digits()
+        {
+            return v.clone();
+        }
+        let v = ctx.pseudo.person_from_nhs(n);
+        self.nhs = Some((n.digits().to_string(), v.clone()));
+        v
+    }
+}
+
+/// What validation tells the caller besides the stored values.
+#[derive(Debug, Clone, Copy)]
 pub struct Valid {
     /// `revision`.
     pub revision: i32,
     /// `extract_date`.
     pub extract_date: Option<NaiveDate>,
-    /// Values of the source-specific columns, in schema order.
-    pub values: Vec<V>,
     /// Whether `person_id` is null.
     pub unlinkable: bool,
 }
 
-/// Validates one row of any source.
-pub fn validate(row: Row<'_>, ctx: &Ctx<'_>) -> R<Valid> {
+/// Validates one row of any source, appending the values of the source-specific stored
+/// columns (in schema order) to `out`. On `Err`, `out` may hold some of them: the caller
+/// discards it.
+pub fn validate(row: Row<'_>, ctx: &Ctx, memo: &mut Memo, out: &mut Vec<V>) -> R<Valid> {
     match ctx.source {
-        Source::Coroner => coroner(row, ctx),
-        Source::Top => top(row, ctx),
-        Source::Nsp => nsp(row, ctx),
+        Source::Coroner => coroner(row, ctx, memo, out),
+        Source::Top => top(row, ctx, memo, out),
+        Source::Nsp => nsp(row, ctx, out),
     }
 }
 
@@ -397,21 +516,24 @@ fn age_at(dob: Option<NaiveDate>, event: NaiveDate) -> R<Option<u32>> {
 
 fn band(age: Option<u32>) -> V {
     age.and_then(|a| EspBand::from_age(a).ok())
-        .map_or(V::Null, |b| V::S(b.label()))
+        .map_or(V::Null, |b| V::St(b.as_str()))
 }
 
-fn coroner(row: Row<'_>, ctx: &Ctx<'_>) -> R<Valid> {
+const CO_YNU: [Col; 3] = cols_of(CO, ["known_drug_user", "injecting_history", "in_treatment"]);
+const CO_YNU2: [Col; 2] = cols_of(CO, ["naloxone_administered", "alone_at_time"]);
+
+fn coroner(row: Row<'_>, ctx: &Ctx, memo: &mut Memo, out: &mut Vec<V>) -> R<Valid> {
     let rec = ctx.received;
-    let case_ref = row.required("case_ref")?;
-    let coroner_area = row.required("coroner_area")?;
-    let revision = row.revision()?;
-    let extract_date = row.date("extract_date", false, rec)?;
-    let nhs = row.nhs()?;
-    let dob = row.date("date_of_birth", false, rec)?;
-    let age_col = row.int("age", false, 0, 120)?;
-    let sex: Sex = row.code("sex", true)?.unwrap_or(Sex::Unknown);
-    let area = row.area("residence_area", ctx)?;
-    let postcode = row.get("postcode");
+    let case_ref = row.required(c!(CO, "case_ref"))?;
+    let coroner_area = row.required(c!(CO, "coroner_area"))?;
+    let revision = row.revision(c!(CO, "revision"))?;
+    let extract_date = row.date(c!(CO, "extract_date"), false, rec)?;
+    let nhs = row.nhs(c!(CO, "nhs_number"))?;
+    let dob = row.date(c!(CO, "date_of_birth"), false, rec)?;
+    let age_col = row.int(c!(CO, "age"), false, 0, 120)?;
+    let sex: Sex = row.code(c!(CO, "sex"), true)?.unwrap_or(Sex::Unknown);
+    let area = row.area(c!(CO, "residence_area"), ctx)?;
+    let postcode = row.get(c!(CO, "postcode"));
     let district = if postcode.is_empty() {
         None
     } else {
@@ -421,11 +543,11 @@ fn coroner(row: Row<'_>, ctx: &Ctx<'_>) -> R<Valid> {
         )
     };
     let dod = row
-        .date("date_of_death", true, rec)?
+        .date(c!(CO, "date_of_death"), true, rec)?
         .unwrap_or(NaiveDate::MIN);
-    let inquest = row.date("date_of_inquest", false, rec)?;
-    let place: Option<PlaceOfDeath> = row.code("place_of_death", false)?;
-    let cause = match row.get("underlying_cause_icd10") {
+    let inquest = row.date(c!(CO, "date_of_inquest"), false, rec)?;
+    let place: Option<PlaceOfDeath> = row.code(c!(CO, "place_of_death"), false)?;
+    let cause = match row.get(c!(CO, "underlying_cause_icd10")) {
         "" => None,
         v => Some(Icd10::parse(v).map_err(|e| {
             err(
@@ -435,17 +557,17 @@ fn coroner(row: Row<'_>, ctx: &Ctx<'_>) -> R<Valid> {
             )
         })?),
     };
-    let conclusion: Option<Conclusion> = row.code("conclusion", false)?;
-    let ynu: Vec<V> = ["known_drug_user", "injecting_history", "in_treatment"]
-        .iter()
-        .map(|c| row.ynu(c))
-        .collect::<R<_>>()?;
-    let prison = row.int("released_from_prison_days", false, 0, 365)?;
-    let ynu2: Vec<V> = ["naloxone_administered", "alone_at_time"]
-        .iter()
-        .map(|c| row.ynu(c))
-        .collect::<R<_>>()?;
-    let withdrawn = YesNo::parse_or_no(row.get("withdrawn")).map_err(|e| {
+    let conclusion: Option<Conclusion> = row.code(c!(CO, "conclusion"), false)?;
+    let mut ynu = [V::Null, V::Null, V::Null];
+    for (v, c) in ynu.iter_mut().zip(CO_YNU) {
+        *v = row.ynu(c)?;
+    }
+    let prison = row.int(c!(CO, "released_from_prison_days"), false, 0, 365)?;
+    let mut ynu2 = [V::Null, V::Null];
+    for (v, c) in ynu2.iter_mut().zip(CO_YNU2) {
+        *v = row.ynu(c)?;
+    }
+    let withdrawn = YesNo::parse_or_no(row.get(c!(CO, "withdrawn"))).map_err(|e| {
         err(
             ReasonCode::InvalidCode,
             "withdrawn",
@@ -472,95 +594,107 @@ fn coroner(row: Row<'_>, ctx: &Ctx<'_>) -> R<Valid> {
             "neither age nor date_of_birth is given",
         ));
     }
+    let surname = row.get(c!(CO, "surname"));
+    let forenames = row.get(c!(CO, "forenames"));
     let person_id = match (&nhs, dob) {
-        (Some(n), _) => Some(ctx.key.person_from_nhs(n)),
-        (None, Some(b)) if !row.get("surname").is_empty() && !row.get("forenames").is_empty() => {
-            Some(
-                ctx.key
-                    .person_from_names(row.get("surname"), row.get("forenames"), b, sex),
-            )
+        (Some(n), _) => Some(memo.nhs(ctx, n)),
+        (None, Some(b)) if !surname.is_empty() && !forenames.is_empty() => {
+            Some(ctx.pseudo.person_from_names(surname, forenames, b, sex))
         }
         _ => None,
     };
-    let mut values = vec![
-        V::S(ctx.key.reference(ctx.submitter, case_ref)),
+    let unlinkable = person_id.is_none();
+    out.extend([
+        V::S(memo.reference(ctx, case_ref)),
         V::S(coroner_area.to_string()),
-        person_id.clone().map_or(V::Null, V::S),
+        person_id.map_or(V::Null, V::S),
         opt_i32(age.map(i64::from)),
         band(age),
-        V::S(sex.code().to_string()),
+        V::St(sex.code()),
         V::S(area),
         district.map_or(V::Null, V::S),
         V::D(dod),
         opt_date(inquest),
         opt_i32(inquest.map(|i| (i - dod).num_days())),
-        place.map_or(V::Null, |p| V::S(p.code().into())),
+        place.map_or(V::Null, |p| V::St(p.code())),
         cause.map_or(V::Null, |c| V::S(c.to_string())),
-        conclusion.map_or(V::Null, |c| V::S(c.code().into())),
-        list(row.get("substances_implicated")),
-        list(row.get("substances_present")),
-    ];
-    values.extend(ynu);
-    values.push(opt_i32(prison));
-    values.extend(ynu2);
-    values.push(V::B(withdrawn == YesNo::Yes));
+        conclusion.map_or(V::Null, |c| V::St(c.code())),
+        list(row.get(c!(CO, "substances_implicated"))),
+        list(row.get(c!(CO, "substances_present"))),
+    ]);
+    out.extend(ynu);
+    out.push(opt_i32(prison));
+    out.extend(ynu2);
+    out.push(V::B(withdrawn == YesNo::Yes));
     Ok(Valid {
         revision,
         extract_date,
-        values,
-        unlinkable: person_id.is_none(),
+        unlinkable,
     })
 }
 
-use drd_model::schema::{NSP_OPTIONAL_COUNTS as NSP_OPTIONAL, TOP_SUBSTANCE_DAYS as TOP_DAYS};
+use drd_model::schema::{NSP_OPTIONAL_COUNTS, TOP_SUBSTANCE_DAYS};
 
-fn top(row: Row<'_>, ctx: &Ctx<'_>) -> R<Valid> {
+const TOP_DAYS: [Col; TOP_SUBSTANCE_DAYS.len()] = cols_of(TP, TOP_SUBSTANCE_DAYS);
+const TOP_CRIME: [Col; 3] = cols_of(TP, ["shoplifting_days", "selling_drugs_days", "theft_days"]);
+const TOP_SCORES: [Col; 3] = cols_of(TP, ["psych_health", "phys_health", "quality_of_life"]);
+const TOP_WORK: [Col; 2] = cols_of(TP, ["paid_work_days", "education_days"]);
+const NSP_OPTIONAL: [Col; NSP_OPTIONAL_COUNTS.len()] = cols_of(NS, NSP_OPTIONAL_COUNTS);
+
+fn top(row: Row<'_>, ctx: &Ctx, memo: &mut Memo, out: &mut Vec<V>) -> R<Valid> {
     let rec = ctx.received;
-    let provider = row.required("provider_code")?;
-    let area = row.area("partnership_code", ctx)?;
-    let client_ref = row.required("client_ref")?;
-    let nhs = row.nhs()?;
-    let dob = row.date("date_of_birth", true, rec)?;
-    let sex: Sex = row.code("sex", true)?.unwrap_or(Sex::Unknown);
+    let provider = row.required(c!(TP, "provider_code"))?;
+    let area = row.area(c!(TP, "partnership_code"), ctx)?;
+    let client_ref = row.required(c!(TP, "client_ref"))?;
+    let nhs = row.nhs(c!(TP, "nhs_number"))?;
+    let dob = row.date(c!(TP, "date_of_birth"), true, rec)?;
+    let sex: Sex = row.code(c!(TP, "sex"), true)?.unwrap_or(Sex::Unknown);
     let start = row
-        .date("episode_start", true, rec)?
+        .date(c!(TP, "episode_start"), true, rec)?
         .unwrap_or(NaiveDate::MIN);
-    let top_date = row.date("top_date", true, rec)?.unwrap_or(NaiveDate::MIN);
-    let stage: Stage = row.code("stage", true)?.unwrap_or(Stage::Start);
-    let revision = row.revision()?;
-    let mut days = Vec::with_capacity(16);
+    let top_date = row
+        .date(c!(TP, "top_date"), true, rec)?
+        .unwrap_or(NaiveDate::MIN);
+    let stage: Stage = row.code(c!(TP, "stage"), true)?.unwrap_or(Stage::Start);
+    let revision = row.revision(c!(TP, "revision"))?;
+    // The values are written in schema order as they are checked; the first ten columns
+    // come before the day counts but need the checks below, so make room for them.
+    let head = out.len();
+    out.extend(std::iter::repeat_n(V::Null, 10));
     for c in TOP_DAYS {
-        days.push(opt_i32(row.int(c, false, 0, 28)?));
+        out.push(opt_i32(row.int(c, false, 0, 28)?));
     }
-    let units = row.number("alcohol_units_per_day", 0.0)?;
-    let injected = row.int("injected_days", false, 0, 28)?;
-    let shared = row.ynu("shared_equipment")?;
-    let mut crime = Vec::new();
-    for c in ["shoplifting_days", "selling_drugs_days", "theft_days"] {
-        crime.push(opt_i32(row.int(c, false, 0, 28)?));
+    out.push(
+        row.number(c!(TP, "alcohol_units_per_day"), 0.0)?
+            .map_or(V::Null, V::F),
+    );
+    out.push(opt_i32(row.int(c!(TP, "injected_days"), false, 0, 28)?));
+    out.push(row.ynu(c!(TP, "shared_equipment"))?);
+    for c in TOP_CRIME {
+        out.push(opt_i32(row.int(c, false, 0, 28)?));
     }
-    let assault = row.ynu("assault")?;
-    let mut scores = Vec::new();
-    for c in ["psych_health", "phys_health", "quality_of_life"] {
-        scores.push(opt_i32(row.int(c, false, 0, 20)?));
+    out.push(row.ynu(c!(TP, "assault"))?);
+    for c in TOP_SCORES {
+        out.push(opt_i32(row.int(c, false, 0, 20)?));
     }
-    for c in ["paid_work_days", "education_days"] {
-        scores.push(opt_i32(row.int(c, false, 0, 28)?));
+    for c in TOP_WORK {
+        out.push(opt_i32(row.int(c, false, 0, 28)?));
     }
-    let housing = row.ynu("acute_housing_problem")?;
-    let eviction = row.ynu("risk_of_eviction")?;
-    let exit: Option<ExitReason> = row.code("exit_reason", false)?;
+    out.push(row.ynu(c!(TP, "acute_housing_problem"))?);
+    out.push(row.ynu(c!(TP, "risk_of_eviction"))?);
+    let exit: Option<ExitReason> = row.code(c!(TP, "exit_reason"), false)?;
     if exit.is_some() && stage != Stage::Exit {
         return Err(err(
             ReasonCode::InvalidCode,
             "exit_reason",
             format!(
                 "exit_reason '{}' is only allowed on exit TOPs, but stage is {}",
-                row.get("exit_reason"),
+                row.get(c!(TP, "exit_reason")),
                 stage.code()
             ),
         ));
     }
+    out.push(exit.map_or(V::Null, |e| V::St(e.code())));
     if top_date < start {
         return Err(err(
             ReasonCode::DateOrder,
@@ -578,56 +712,54 @@ fn top(row: Row<'_>, ctx: &Ctx<'_>) -> R<Valid> {
         ));
     }
     let age = age_at(dob, top_date)?;
-    let person_id = nhs.as_ref().map(|n| ctx.key.person_from_nhs(n));
-    let mut values = vec![
+    let person_id = nhs.as_ref().map(|n| memo.nhs(ctx, n));
+    let unlinkable = person_id.is_none();
+    for (slot, v) in out[head..head + 10].iter_mut().zip([
         V::S(provider.to_string()),
         V::S(area),
-        V::S(ctx.key.reference(ctx.submitter, client_ref)),
-        person_id.clone().map_or(V::Null, V::S),
+        V::S(memo.reference(ctx, client_ref)),
+        person_id.map_or(V::Null, V::S),
         opt_i32(age.map(i64::from)),
         band(age),
-        V::S(sex.code().to_string()),
+        V::St(sex.code()),
         V::D(start),
         V::D(top_date),
-        V::S(stage.code().to_string()),
-    ];
-    values.extend(days);
-    values.push(units.map_or(V::Null, V::F));
-    values.push(opt_i32(injected));
-    values.push(shared);
-    values.extend(crime);
-    values.push(assault);
-    values.extend(scores);
-    values.push(housing);
-    values.push(eviction);
-    values.push(exit.map_or(V::Null, |e| V::S(e.code().into())));
+        V::St(stage.code()),
+    ]) {
+        *slot = v;
+    }
     Ok(Valid {
         revision,
         extract_date: None,
-        values,
-        unlinkable: person_id.is_none(),
+        unlinkable,
     })
 }
 
-fn nsp(row: Row<'_>, ctx: &Ctx<'_>) -> R<Valid> {
+fn nsp(row: Row<'_>, ctx: &Ctx, out: &mut Vec<V>) -> R<Valid> {
     let rec = ctx.received;
-    let site = row.required("site_code")?;
-    let site_type: SiteType = row.code("site_type", true)?.unwrap_or(SiteType::Pharmacy);
-    let area = row.area("partnership_code", ctx)?;
+    let site = row.required(c!(NS, "site_code"))?;
+    let site_type: SiteType = row
+        .code(c!(NS, "site_type"), true)?
+        .unwrap_or(SiteType::Pharmacy);
+    let area = row.area(c!(NS, "partnership_code"), ctx)?;
     let start = row
-        .date("period_start", true, rec)?
+        .date(c!(NS, "period_start"), true, rec)?
         .unwrap_or(NaiveDate::MIN);
-    let end = row.date("period_end", true, rec)?.unwrap_or(NaiveDate::MIN);
-    let revision = row.revision()?;
-    let tx = row.int("transactions", true, 0, i64::MAX)?.unwrap_or(0);
-    let clients = row.int("clients", false, 0, i64::MAX)?;
-    let new_clients = row.int("new_clients", false, 0, i64::MAX)?;
-    let sets = row
-        .int("syringe_sets_issued", true, 0, i64::MAX)?
+    let end = row
+        .date(c!(NS, "period_end"), true, rec)?
+        .unwrap_or(NaiveDate::MIN);
+    let revision = row.revision(c!(NS, "revision"))?;
+    let tx = row
+        .int(c!(NS, "transactions"), true, 0, i64::MAX)?
         .unwrap_or(0);
-    let mut rest = Vec::new();
-    for c in NSP_OPTIONAL {
-        rest.push(row.int(c, false, 0, i64::MAX)?);
+    let clients = row.int(c!(NS, "clients"), false, 0, i64::MAX)?;
+    let new_clients = row.int(c!(NS, "new_clients"), false, 0, i64::MAX)?;
+    let sets = row
+        .int(c!(NS, "syringe_sets_issued"), true, 0, i64::MAX)?
+        .unwrap_or(0);
+    let mut rest = [None; NSP_OPTIONAL_COUNTS.len()];
+    for (v, c) in rest.iter_mut().zip(NSP_OPTIONAL) {
+        *v = row.int(c, false, 0, i64::MAX)?;
     }
     if end < start {
         return Err(err(
@@ -673,9 +805,9 @@ fn nsp(row: Row<'_>, ctx: &Ctx<'_>) -> R<Valid> {
             format!("bbv_tests_done {done} is more than bbv_tests_offered {offered}"),
         ));
     }
-    let mut values = vec![
+    out.extend([
         V::S(site.to_string()),
-        V::S(site_type.code().to_string()),
+        V::St(site_type.code()),
         V::S(area),
         V::D(start),
         V::D(end),
@@ -683,55 +815,84 @@ fn nsp(row: Row<'_>, ctx: &Ctx<'_>) -> R<Valid> {
         opt_i64(clients),
         opt_i64(new_clients),
         V::I64(sets),
-    ];
-    values.extend(rest.into_iter().map(opt_i64));
+    ]);
+    out.extend(rest.into_iter().map(opt_i64));
     Ok(Valid {
         revision,
         extract_date: None,
-        values,
         unlinkable: false,
     })
 }
 
-/// The duplicate-detection key of a row: its current-view key plus revision, normalised the
-/// way validation would read it. `None` when a key field does not parse (the row will be
-/// rejected for that anyway).
-pub fn key_of(row: Row<'_>, source: Source) -> Option<(Vec<String>, i32)> {
-    let revision = match row.get("revision") {
+static KEY_SEEDS: std::sync::LazyLock<(ahash::RandomState, ahash::RandomState)> =
+    std::sync::LazyLock::new(|| {
+        (
+            ahash::RandomState::with_seeds(1, 2, 3, 4),
+            ahash::RandomState::with_seeds(0x9e37_79b9, 0x7f4a_7c15, 0x85eb_ca6b, 0xc2b2_ae35),
+        )
+    });
+
+/// A 128-bit hash of the row's duplicate-detection key: its current-view key plus revision,
+/// normalised the way validation reads them. `None` when a key field is blank or does not
+/// parse (the row is rejected for that anyway).
+pub fn key_hash(row: Row<'_>, source: Source) -> Option<u128> {
+    let (rev_col, texts, date, stage): (Col, &[Col], Option<Col>, Option<Col>) = match source {
+        Source::Coroner => (
+            c!(CO, "revision"),
+            &const { [col_of(CO, "coroner_area"), col_of(CO, "case_ref")] },
+            None,
+            None,
+        ),
+        Source::Top => (
+            c!(TP, "revision"),
+            &const { [col_of(TP, "provider_code"), col_of(TP, "client_ref")] },
+            Some(c!(TP, "top_date")),
+            Some(c!(TP, "stage")),
+        ),
+        Source::Nsp => (
+            c!(NS, "revision"),
+            &const { [col_of(NS, "site_code")] },
+            Some(c!(NS, "period_start")),
+            None,
+        ),
+    };
+    let revision = match row.get(rev_col) {
         "" => 1,
         v => v.parse::<i32>().ok()?,
     };
-    let parts = match source {
-        Source::Coroner => vec![
-            row.get("coroner_area").to_string(),
-            row.get("case_ref").to_string(),
-        ],
-        Source::Top => vec![
-            row.get("provider_code").to_string(),
-            row.get("client_ref").to_string(),
-            parse_date(row.get("top_date")).ok()?.to_string(),
-            Stage::parse(row.get("stage")).ok()?.code().to_string(),
-        ],
-        Source::Nsp => vec![
-            row.get("site_code").to_string(),
-            parse_date(row.get("period_start")).ok()?.to_string(),
-        ],
+    // Two independently seeded 64-bit hashes: a false "duplicate" needs both to collide.
+    let mut a = KEY_SEEDS.0.build_hasher();
+    let mut b = KEY_SEEDS.1.build_hasher();
+    let mut feed = |bytes: &[u8]| {
+        a.write(bytes);
+        a.write_u8(0x1f);
+        b.write(bytes);
+        b.write_u8(0x1f);
     };
-    if parts.iter().any(String::is_empty) {
-        return None;
+    for &c in texts {
+        let v = row.get(c);
+        if v.is_empty() {
+            return None;
+        }
+        feed(v.as_bytes());
     }
-    Some((parts, revision))
+    if let Some(c) = date {
+        let d = parse_date(row.get(c)).ok()?;
+        feed(&chrono::Datelike::num_days_from_ce(&d).to_le_bytes());
+    }
+    if let Some(c) = stage {
+        feed(Stage::parse(row.get(c)).ok()?.code().as_bytes());
+    }
+    feed(&revision.to_le_bytes());
+    Some(u128::from(a.finish()) << 64 | u128::from(b.finish()))
 }
 
 /// The row's values for quarantine: every known column as written, except identifiers, which
 /// are pseudonymised when valid and dropped otherwise (formats.md).
-pub fn quarantine_values(
-    row: Row<'_>,
-    ctx: &Ctx<'_>,
-) -> serde_json::Map<String, serde_json::Value> {
+pub fn quarantine_values(row: Row<'_>, ctx: &Ctx) -> serde_json::Map<String, serde_json::Value> {
     let mut m = serde_json::Map::new();
-    for c in ctx.source.columns() {
-        let v = row.get(c.name);
+    for (i, c) in ctx.source.columns().iter().enumerate() {
+        let v = row.at(i);
         if v.is_empty() {
             continue;
         }
@@ -742,16 +903,19 @@ pub fn quarantine_values(
         match c.name {
             "nhs_number" => {
                 if let Ok(n) = NhsNumber::parse(v) {
-                    m.insert("person_id".into(), ctx.key.person_from_nhs(&n).into());
+                    m.insert("person_id".into(), ctx.pseudo.person_from_nhs(&n).into());
                 }
             }
             "case_ref" => {
-                m.insert("case_id".into(), ctx.key.reference(ctx.submitter, v).into());
+                m.insert(
+                    "case_id".into(),
+                    ctx.pseudo.reference(&ctx.submitter, v).into(),
+                );
             }
             "client_ref" => {
                 m.insert(
                     "client_id".into(),
-                    ctx.key.reference(ctx.submitter, v).into(),
+                    ctx.pseudo.reference(&ctx.submitter, v).into(),
                 );
             }
             "postcode" => {

@@ -62,6 +62,15 @@ impl EspBand {
         ESP2013_WEIGHTS[self.index()]
     }
 
+    /// The label used in files, without allocating ([`EspBand::label`]).
+    pub fn as_str(self) -> &'static str {
+        const LABELS: [&str; 19] = [
+            "0-4", "5-9", "10-14", "15-19", "20-24", "25-29", "30-34", "35-39", "40-44", "45-49",
+            "50-54", "55-59", "60-64", "65-69", "70-74", "75-79", "80-84", "85-89", "90+",
+        ];
+        LABELS[self.index()]
+    }
+
     /// The label used in files: `0-4`, …, `85-89`, `90+`.
     pub fn label(self) -> String {
         match self.upper() {
@@ -127,6 +136,9 @@ mod tests {
         assert_eq!(EspBand::from_age(89).unwrap().label(), "85-89");
         assert_eq!(EspBand::from_age(90).unwrap().label(), "90+");
         assert_eq!(EspBand::from_age(120).unwrap().label(), "90+");
+        for b in EspBand::all() {
+            assert_eq!(b.as_str(), b.label());
+        }
         let e = EspBand::from_age(121).unwrap_err().to_string();
         assert!(e.contains("'121'") && e.contains("0 to 120"), "{e}");
         for b in EspBand::all() {

@@ -30,6 +30,17 @@ pub trait Coded: Sized + Copy + 'static {
 
     /// Parses one value. Blank is an error here; callers decide what blank means.
     fn parse(raw: &str) -> Result<Self> {
+        // Already normal (lower-case letters, digits, underscores): no copy needed.
+        if raw
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return Self::SPELLINGS
+                .iter()
+                .find(|(s, _)| *s == raw)
+                .map(|(_, v)| *v)
+                .ok_or_else(|| ModelError::invalid(Self::WHAT, raw, Self::expected()));
+        }
         let norm = normalise_code(raw);
         Self::SPELLINGS
             .iter()

@@ -16,6 +16,21 @@ const EXPECTED: &str = "a date as YYYY-MM-DD or DD/MM/YYYY, on or after 1900-01-
 /// assumed, so `02/31/2024` is an impossible date, not 31 February. Dates before 1900 are
 /// rejected. The caller checks "in the future" against the time the extract was received.
 pub fn parse_date(raw: &str) -> Result<NaiveDate> {
+    // The common case, `YYYY-MM-DD` already trimmed, without splitting.
+    let b = raw.as_bytes();
+    if b.len() == 10 && b[4] == b'-' && b[7] == b'-' {
+        let num = |r: std::ops::Range<usize>| {
+            b[r].iter().try_fold(0u32, |n, &d| {
+                d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+            })
+        };
+        if let (Some(y), Some(m), Some(d)) = (num(0..4), num(5..7), num(8..10))
+            && let Some(date) = NaiveDate::from_ymd_opt(y as i32, m, d)
+            && date >= EARLIEST
+        {
+            return Ok(date);
+        }
+    }
     let t = raw.trim();
     let err = || ModelError::invalid("date", t, EXPECTED);
     let (y, m, d) = if let Some((d, rest)) = t.split_once('/') {

@@ -7,11 +7,11 @@ use std::collections::HashMap;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
-use deltalake::kernel::transaction::CommitProperties;
-use deltalake::kernel::{StructType, Transaction};
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::{Action, MetadataExt, StructType, Transaction};
 use deltalake::parquet::basic::{Compression, ZstdLevel};
 use deltalake::parquet::file::properties::WriterProperties;
-use deltalake::protocol::SaveMode;
+use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 
@@ -146,12 +146,12 @@ impl Store {
         }
         let writer = RecordBatchWriter::for_table(&table)
             .map_err(delta(&name))?
-            .with_writer_properties(writer_properties())
-            .with_commit_properties(props);
+            .with_writer_properties(writer_properties());
         Ok(Appender {
             name,
             table,
             writer,
+            props,
             rows: 0,
         })
     }
@@ -230,6 +230,7 @@ pub struct Appender {
     name: String,
     table: DeltaTable,
     writer: RecordBatchWriter,
+    props: CommitProperties,
     rows: u64,
 }
 
@@ -258,15 +259,79 @@ impl Appender {
     }
 
     /// Commits everything written as one Delta version.
-    pub async fn commit(mut self) -> Result<AppendResult> {
-        let version = self
+    pub async fn commit(self) -> Result<AppendResult> {
+        Appender::commit_all(vec![self]).await
+    }
+
+    /// Commits several appends to the same table, started with the same transaction and
+    /// metadata (parallel writers of one file), as one Delta version: all their data files
+    /// become visible together or not at all. The first appender's commit properties are used.
+    pub async fn commit_all(appenders: Vec<Appender>) -> Result<AppendResult> {
+        let mut it = appenders.into_iter();
+        let Some(mut first) = it.next() else {
+            return Err(Error::Schema {
+                table: String::new(),
+                reason: "nothing to commit".into(),
+            });
+        };
+        let name = first.name.clone();
+        let mut rows = first.rows;
+        let mut actions: Vec<Action> = first
             .writer
-            .flush_and_commit(&mut self.table)
+            .flush()
             .await
-            .map_err(delta(&self.name))?;
+            .map_err(delta(&name))?
+            .into_iter()
+            .map(Action::Add)
+            .collect();
+        let wanted = first.writer.arrow_schema();
+        for mut a in it {
+            rows += a.rows;
+            actions.extend(
+                a.writer
+                    .flush()
+                    .await
+                    .map_err(delta(&name))?
+                    .into_iter()
+                    .map(Action::Add),
+            );
+        }
+        let table = &mut first.table;
+        let snapshot = table.snapshot().map_err(delta(&name))?;
+        // New nullable columns (additive evolution, checked when the append started).
+        let have = snapshot.snapshot().arrow_schema();
+        if wanted
+            .fields()
+            .iter()
+            .any(|f| have.field_with_name(f.name()).is_err())
+        {
+            let st: StructType = wanted
+                .as_ref()
+                .try_into_kernel()
+                .map_err(|e| Error::Schema {
+                    table: name.clone(),
+                    reason: e.to_string(),
+                })?;
+            let meta = snapshot
+                .metadata()
+                .clone()
+                .with_schema(&st)
+                .map_err(|e| delta(&name)(e.into()))?;
+            actions.push(Action::Metadata(meta));
+        }
+        let operation = DeltaOperation::Write {
+            mode: SaveMode::Append,
+            partition_by: None,
+            predicate: None,
+        };
+        let finalized = CommitBuilder::from(first.props.clone())
+            .with_actions(actions)
+            .build(Some(snapshot), table.log_store(), operation)
+            .await
+            .map_err(delta(&name))?;
         Ok(AppendResult {
-            version,
-            rows: self.rows,
+            version: finalized.version(),
+            rows,
         })
     }
 }

@@ -229,7 +229,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let bar = progress_bar();
             let progress = bar
                 .clone()
-                .map(|b| drd_ingest::Progress(Box::new(move |n| b.set_position(n))));
+                .map(|b| drd_ingest::Progress(std::sync::Arc::new(move |n| b.set_position(n))));
             let ingestor = drd_ingest::Ingestor {
                 batch_rows: config.worker.batch_rows,
                 progress: progress.as_ref(),

@@ -1,0 +1,359 @@
+//! The parallel middle of an ingest: one reader thread parses the file into [`Chunk`]s and
+//! validation lanes, one per core, turn chunks into Arrow batches for their own Parquet
+//! writers.
+//!
+//! Rows keep their file row numbers (each chunk knows its first row), so the order in which
+//! lanes finish does not matter: every lane's data files go into the same single Delta commit
+//! (`drd_store::Appender::commit_all`). The reader runs ahead of the lanes by at most two
+//! chunks per lane, so memory stays bounded whatever the file size.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use chrono::NaiveDate;
+use drd_model::{Coded, ReasonCode, Source, SubstanceGroup, SubstanceLookup};
+use tokio::sync::mpsc;
+
+use crate::batch::BatchBuilder;
+use crate::chunk::Chunk;
+use crate::fault;
+use crate::read::{Records, Unreadable};
+use crate::validate::{
+    Ctx, HeaderMap, Memo, Row, RowError, V, key_hash, quarantine_values, validate,
+};
+
+/// Rows per chunk.
+pub const CHUNK_ROWS: usize = 8192;
+
+/// How many lanes: one per core, at least one, at most eight.
+pub fn lane_count() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 8))
+}
+
+/// Reads `records` into chunks on the calling thread and runs `work` over them on one thread
+/// per lane state. `work` returns false to stop the whole run (its lane failed). Returns the
+/// lane states when every chunk has been handed out and worked, or why the file could not be
+/// read.
+pub fn fan_out<S, W>(
+    records: &mut Records,
+    states: Vec<S>,
+    mut on_chunk: impl FnMut(u64),
+    work: W,
+) -> Result<Vec<S>, Unreadable>
+where
+    S: Send,
+    W: Fn(&mut S, &Chunk) -> bool + Sync,
+{
+    let lanes = states.len().max(1);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(lanes * 2);
+    let rx = Mutex::new(rx);
+    let (back_tx, back_rx) = std::sync::mpsc::channel::<Chunk>();
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = states
+            .into_iter()
+            .map(|mut st| {
+                let (rx, back, stop, work) = (&rx, back_tx.clone(), &stop, &work);
+                scope.spawn(move || {
+                    loop {
+                        let next = match rx.lock() {
+                            Ok(g) => g.recv(),
+                            Err(_) => break,
+                        };
+                        let Ok(chunk) = next else { break };
+                        if !stop.load(Ordering::Relaxed) && !work(&mut st, &chunk) {
+                            stop.store(true, Ordering::Relaxed);
+                        }
+                        let _ = back.send(chunk);
+                    }
+                    st
+                })
+            })
+            .collect();
+        drop(back_tx);
+        let mut result = Ok(());
+        while !stop.load(Ordering::Relaxed) {
+            let mut chunk = back_rx.try_recv().unwrap_or_default();
+            match records.next_chunk(&mut chunk, CHUNK_ROWS) {
+                Ok(true) => {
+                    on_chunk(records.rows);
+                    if tx.send(chunk).is_err() {
+                        break;
+                    }
+                }
+                Ok(false) => break,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        drop(tx);
+        let states: Vec<S> = handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect();
+        result.map(|()| states)
+    })
+}
+
+/// The data rows (sorted) whose key and revision another row of the file shares (pass 1:
+/// every such row is quarantined as `duplicate_key_in_file`).
+pub fn duplicate_rows(
+    records: &mut Records,
+    map: &HeaderMap,
+    source: Source,
+) -> Result<Vec<u64>, Unreadable> {
+    let states = (0..lane_count()).map(|_| Vec::new()).collect();
+    let lanes = fan_out(
+        records,
+        states,
+        |_| {},
+        |keys: &mut Vec<(u64, u64, u64)>, chunk| {
+            keys.extend((0..chunk.rows()).filter_map(|r| {
+                let h = key_hash(Row::new(chunk, r, map), source)?;
+                Some(((h >> 64) as u64, h as u64, chunk.first_row + r as u64))
+            }));
+            true
+        },
+    )?;
+    let mut all: Vec<(u64, u64, u64)> = Vec::with_capacity(lanes.iter().map(Vec::len).sum());
+    for mut l in lanes {
+        all.append(&mut l);
+    }
+    all.sort_unstable();
+    let mut rows = Vec::new();
+    for group in all.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
+        if group.len() > 1 {
+            rows.extend(group.iter().map(|k| k.2));
+        }
+    }
+    rows.sort_unstable();
+    Ok(rows)
+}
+
+/// Everything the lanes of one file share.
+#[derive(Debug)]
+pub struct FileJob {
+    /// Source.
+    pub source: Source,
+    /// Header mapping.
+    pub map: HeaderMap,
+    /// Validation context.
+    pub ctx: Ctx,
+    /// Data rows sharing their key and revision with another row (sorted).
+    pub dup_rows: Vec<u64>,
+    /// Commit time stamp of every row.
+    pub ingested_at: i64,
+    /// Provenance values repeated on every row.
+    pub sha256: Arc<str>,
+    /// Geography vintage.
+    pub vintage: Arc<str>,
+    /// File name as the submitter sent it.
+    pub file_name: Arc<str>,
+    /// Rows per Arrow batch.
+    pub batch_rows: usize,
+    /// Substance lookup for unclassified-name warnings (coroner only).
+    pub substances: Option<Arc<SubstanceLookup>>,
+    /// Receipt date.
+    pub received: NaiveDate,
+}
+
+/// What one lane counted.
+#[derive(Debug, Default)]
+pub struct Tally {
+    /// Rows accepted.
+    pub accepted: u64,
+    /// Rows quarantined.
+    pub quarantined: u64,
+    /// Accepted rows without `person_id`.
+    pub unlinkable: u64,
+    /// Quarantine reasons with their columns.
+    pub histogram: BTreeMap<(ReasonCode, Option<String>), u64>,
+    /// Substance names the lookup does not know (at most 100 kept).
+    pub unclassified: BTreeSet<String>,
+}
+
+impl Tally {
+    /// Adds another lane's counts.
+    pub fn merge(&mut self, o: Tally) {
+        self.accepted += o.accepted;
+        self.quarantined += o.quarantined;
+        self.unlinkable += o.unlinkable;
+        for (k, v) in o.histogram {
+            *self.histogram.entry(k).or_default() += v;
+        }
+        for u in o.unclassified {
+            if self.unclassified.len() >= 100 {
+                break;
+            }
+            self.unclassified.insert(u);
+        }
+    }
+}
+
+/// One validation lane: batch builders, the channels to its Parquet writers (`None` when
+/// that table already holds the file), and its counts.
+pub struct Lane {
+    src: BatchBuilder,
+    quarantine: BatchBuilder,
+    src_tx: Option<mpsc::Sender<RecordBatch>>,
+    q_tx: Option<mpsc::Sender<RecordBatch>>,
+    values: Vec<V>,
+    memo: Memo,
+    /// Counts.
+    pub tally: Tally,
+    batches: u32,
+}
+
+impl std::fmt::Debug for Lane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lane").field("tally", &self.tally).finish()
+    }
+}
+
+/// Columns before the source-specific ones in every source table (`drd_model::schema`).
+const PROVENANCE: usize = 7;
+
+impl Lane {
+    /// A lane writing to the given channels.
+    pub fn new(
+        src_schema: SchemaRef,
+        q_schema: SchemaRef,
+        src_tx: Option<mpsc::Sender<RecordBatch>>,
+        q_tx: Option<mpsc::Sender<RecordBatch>>,
+    ) -> Lane {
+        Lane {
+            src: BatchBuilder::new(src_schema),
+            quarantine: BatchBuilder::new(q_schema),
+            src_tx,
+            q_tx,
+            values: Vec::with_capacity(64),
+            memo: Memo::default(),
+            tally: Tally::default(),
+            batches: 0,
+        }
+    }
+
+    fn send(tx: &Option<mpsc::Sender<RecordBatch>>, b: &mut BatchBuilder) -> bool {
+        match tx {
+            Some(tx) if !b.is_empty() => tx.blocking_send(b.finish()).is_ok(),
+            _ => true,
+        }
+    }
+
+    /// Sends what is buffered and closes the channels. False if a writer stopped.
+    pub fn finish(mut self) -> (bool, Tally) {
+        let ok =
+            Lane::send(&self.src_tx, &mut self.src) && Lane::send(&self.q_tx, &mut self.quarantine);
+        (ok, self.tally)
+    }
+
+    /// Validates every row of a chunk. False if a writer stopped.
+    pub fn work(&mut self, job: &FileJob, chunk: &Chunk) -> bool {
+        let ctx = &job.ctx;
+        for r in 0..chunk.rows() {
+            let n = chunk.first_row + r as u64;
+            let row = Row::new(chunk, r, &job.map);
+            self.values.clear();
+            self.values.extend(std::iter::repeat_n(V::Null, PROVENANCE));
+            let outcome = validate(row, ctx, &mut self.memo, &mut self.values).and_then(|v| {
+                let dup = !job.dup_rows.is_empty() && job.dup_rows.binary_search(&n).is_ok();
+                if dup {
+                    Err(RowError {
+                        reason: ReasonCode::DuplicateKeyInFile,
+                        column: job.source.key_columns()[0],
+                        message: "another row in this file has the same key and revision; both are quarantined".into(),
+                    })
+                } else {
+                    Ok(v)
+                }
+            });
+            match outcome {
+                Ok(valid) => {
+                    self.tally.accepted += 1;
+                    if valid.unlinkable && job.source != Source::Nsp {
+                        self.tally.unlinkable += 1;
+                    }
+                    if let Some(subs) = &job.substances {
+                        self.note_unclassified(subs, job.received);
+                    }
+                    if self.src_tx.is_none() {
+                        continue;
+                    }
+                    let v = &mut self.values;
+                    v[0] = V::R(ctx.submitter.clone());
+                    v[1] = V::I32(valid.revision);
+                    v[2] = valid.extract_date.map_or(V::Null, V::D);
+                    v[3] = V::Ts(job.ingested_at);
+                    v[4] = V::R(job.sha256.clone());
+                    v[5] = V::I64(n as i64);
+                    v[6] = V::R(job.vintage.clone());
+                    self.src.push(v);
+                    if self.src.len() >= job.batch_rows {
+                        self.batches += 1;
+                        if self.batches == 2 {
+                            fault::point("rows_written");
+                        }
+                        if !Lane::send(&self.src_tx, &mut self.src) {
+                            return false;
+                        }
+                    }
+                }
+                Err(e) => {
+                    self.tally.quarantined += 1;
+                    *self
+                        .tally
+                        .histogram
+                        .entry((e.reason, Some(e.column.to_string())))
+                        .or_default() += 1;
+                    if self.q_tx.is_none() {
+                        continue;
+                    }
+                    let raw = serde_json::Value::Object(quarantine_values(row, ctx)).to_string();
+                    self.quarantine.push(&[
+                        V::R(ctx.submitter.clone()),
+                        V::St(job.source.code()),
+                        V::R(job.sha256.clone()),
+                        V::R(job.file_name.clone()),
+                        V::I64(n as i64),
+                        V::St(e.reason.as_str()),
+                        V::St(e.column),
+                        V::S(e.message),
+                        V::S(raw),
+                        V::Ts(job.ingested_at),
+                    ]);
+                    if self.quarantine.len() >= job.batch_rows
+                        && !Lane::send(&self.q_tx, &mut self.quarantine)
+                    {
+                        return false;
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// Coroner rows: remembers substance names the lookup cannot classify (for a warning).
+    fn note_unclassified(&mut self, subs: &SubstanceLookup, received: NaiveDate) {
+        if self.tally.unclassified.len() >= 100 {
+            return;
+        }
+        let dod = match self.values.get(PROVENANCE + 8) {
+            Some(V::D(d)) => *d,
+            _ => received,
+        };
+        for i in [PROVENANCE + 14, PROVENANCE + 15] {
+            if let Some(V::L(names)) = self.values.get(i) {
+                for name in names {
+                    if subs.resolve(name, dod).group == SubstanceGroup::Unclassified {
+                        self.tally.unclassified.insert(name.to_lowercase());
+                    }
+                }
+            }
+        }
+    }
+}
