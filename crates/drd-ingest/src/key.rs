@@ -70,28 +70,6 @@ impl LinkageKey {
                 .unwrap_or_else(|_| unreachable!("HMAC takes any key length")),
         )
     }
-
-    /// `person_id` from an NHS number (the same in every source).
-    pub fn person_from_nhs(&self, nhs: &NhsNumber) -> String {
-        self.pseudonymiser().person_from_nhs(nhs)
-    }
-
-    /// `person_id` from names, date of birth and sex ([`Pseudonymiser::person_from_names`]).
-    pub fn person_from_names(
-        &self,
-        surname: &str,
-        forenames: &str,
-        dob: chrono::NaiveDate,
-        sex: Sex,
-    ) -> String {
-        self.pseudonymiser()
-            .person_from_names(surname, forenames, dob, sex)
-    }
-
-    /// A submitter's case or client reference ([`Pseudonymiser::reference`]).
-    pub fn reference(&self, submitter: &str, value: &str) -> String {
-        self.pseudonymiser().reference(submitter, value)
-    }
 }
 
 /// The linkage key's HMAC state (derived from the key; never printed).
@@ -172,7 +150,7 @@ mod tests {
 
     #[test]
     fn pseudonyms_are_stable_keyed_and_separated() {
-        let k = key();
+        let k = key().pseudonymiser();
         let nhs = NhsNumber::parse("943 476 5919").unwrap();
         let a = k.person_from_nhs(&nhs);
         assert_eq!(a.len(), 64);
@@ -183,7 +161,7 @@ mod tests {
         let other = LinkageKey::from_bytes(b"another secret key of at least 32 bytes").unwrap();
         assert_ne!(
             a,
-            other.person_from_nhs(&nhs),
+            other.pseudonymiser().person_from_nhs(&nhs),
             "a different key gives a different pseudonym"
         );
         assert_ne!(
@@ -201,11 +179,8 @@ mod tests {
             k.person_from_names("SMITH", "J", d, Sex::Female)
         );
         assert!(!a.contains("9434765919"));
-        assert_eq!(format!("{k:?}"), "LinkageKey(<redacted>)");
-        assert_eq!(
-            format!("{:?}", k.pseudonymiser()),
-            "Pseudonymiser(<redacted>)"
-        );
+        assert_eq!(format!("{:?}", key()), "LinkageKey(<redacted>)");
+        assert_eq!(format!("{k:?}"), "Pseudonymiser(<redacted>)");
         assert!(matches!(
             LinkageKey::from_bytes(b"short"),
             Err(KeyError::TooShort)

@@ -98,13 +98,7 @@ impl Store {
                 reason: format!("cannot create the folder: {e}"),
             })?;
         }
-        let st: StructType = schema
-            .as_ref()
-            .try_into_kernel()
-            .map_err(|e| Error::Schema {
-                table: name.clone(),
-                reason: e.to_string(),
-            })?;
+        let st = kernel_schema(&name, schema)?;
         let t = self.builder(rel)?.build().map_err(delta(&name))?;
         let created = t
             .create()
@@ -188,6 +182,17 @@ impl Store {
     pub async fn table(&self, rel: &str) -> Result<Option<DeltaTable>> {
         self.open_table(rel).await
     }
+}
+
+/// A Delta (kernel) schema for an Arrow schema.
+fn kernel_schema(table: &str, schema: &SchemaRef) -> Result<StructType> {
+    schema
+        .as_ref()
+        .try_into_kernel()
+        .map_err(|e| Error::Schema {
+            table: table.to_string(),
+            reason: e.to_string(),
+        })
 }
 
 fn check_additive(name: &str, t: &DeltaTable, wanted: &SchemaRef) -> Result<()> {
@@ -305,13 +310,7 @@ impl Appender {
             .iter()
             .any(|f| have.field_with_name(f.name()).is_err())
         {
-            let st: StructType = wanted
-                .as_ref()
-                .try_into_kernel()
-                .map_err(|e| Error::Schema {
-                    table: name.clone(),
-                    reason: e.to_string(),
-                })?;
+            let st = kernel_schema(&name, &wanted)?;
             let meta = snapshot
                 .metadata()
                 .clone()
