@@ -4,8 +4,9 @@
 //! Every row has exactly the header's number of fields (the reader pads short rows and cuts
 //! long ones), so field `j` of row `r` is a slice of one UTF-8 string found by two look-ups.
 
-/// Rows of one file, numbered from [`Chunk::first_row`] (1-based data rows).
-#[derive(Debug, Default)]
+/// Rows of one file, numbered from [`Chunk::first_row`] (1-based data rows). Its `Debug`
+/// shows the shape only: the fields hold identifiers in clear.
+#[derive(Default)]
 pub struct Chunk {
     /// Data-row number of the first row (1-based).
     pub first_row: u64,
@@ -16,6 +17,16 @@ pub struct Chunk {
     text: String,
     /// End offset of every field, `rows * width` of them.
     ends: Vec<u32>,
+}
+
+impl std::fmt::Debug for Chunk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chunk")
+            .field("first_row", &self.first_row)
+            .field("rows", &self.rows)
+            .field("width", &self.width)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Largest chunk text before a chunk is handed on, in bytes.
@@ -150,6 +161,11 @@ mod tests {
         c.push_fields(["é", "z"]);
         c.seal().unwrap();
         assert_eq!((c.first_row, c.field(0, 0), c.field(0, 1)), (100, "é", "z"));
+        assert_eq!(
+            format!("{c:?}"),
+            "Chunk { first_row: 100, rows: 1, width: 2, .. }",
+            "no field values in debug output"
+        );
         c.reset(1, 1);
         c.push_raw(&[b'o', 0xff], &[2]);
         assert_eq!(c.seal(), Err(1));
