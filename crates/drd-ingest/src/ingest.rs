@@ -348,7 +348,7 @@ impl Ingestor<'_> {
         })
         .await
         .map_err(|e| Error::Task(format!("validation failed: {e}")))?;
-        let (tally, _sent, n, ragged) = match ran {
+        let (tally, sent, n, ragged) = match ran {
             Ok(r) => r,
             Err(Unreadable(m)) => {
                 return reject(
@@ -362,6 +362,12 @@ impl Ingestor<'_> {
         debug!(ms = started.elapsed().as_millis() as u64, "validation done");
         let src_parts = Sink::join_all(src_sinks).await?;
         let q_parts = Sink::join_all(q_sinks).await?;
+        if !sent {
+            // Some rows never reached a writer: committing would publish part of the file.
+            return Err(Error::Task(
+                "a Parquet writer stopped before every row reached it".into(),
+            ));
+        }
         receipt.rows_read = n;
         receipt.rows_accepted = tally.accepted;
         receipt.rows_quarantined = tally.quarantined;
