@@ -83,11 +83,12 @@ impl BatchBuilder {
     }
 
     /// Appends one row; `values` must follow the schema's field order and types.
-    pub fn push(&mut self, values: &[V]) {
+    pub fn push(&mut self, values: &[V<'_>]) {
         debug_assert_eq!(values.len(), self.cols.len());
         for (b, v) in self.cols.iter_mut().zip(values) {
             match (b, v) {
                 (B::Utf8(b), V::S(s)) => b.append_value(s),
+                (B::Utf8(b), V::T(s)) => b.append_value(s),
                 (B::Utf8(b), V::R(s)) => b.append_value(s.as_ref()),
                 (B::Utf8(b), V::St(s)) => b.append_value(s),
                 (B::Utf8(b), V::Null) => b.append_null(),

@@ -15,8 +15,10 @@ pub struct Chunk {
     /// Field bytes while filling; moved into `text` by [`Chunk::seal`].
     bytes: Vec<u8>,
     text: String,
-    /// End offset of every field, `rows * width` of them.
-    ends: Vec<u32>,
+    /// Start and end offset of every field, `rows * width` of them.
+    spans: Vec<(u32, u32)>,
+    /// `bytes` holds whole quote-free CSV records as read, not yet split ([`Chunk::split`]).
+    raw: bool,
 }
 
 impl std::fmt::Debug for Chunk {
@@ -32,6 +34,15 @@ impl std::fmt::Debug for Chunk {
 /// Largest chunk text before a chunk is handed on, in bytes.
 pub const CHUNK_BYTES: usize = 4 << 20;
 
+/// The high bit of every byte of `w` that equals `b`, and no other bit (exact: no carries
+/// cross bytes).
+#[inline]
+fn byte_mask(w: u64, b: u8) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let x = w ^ (0x0101_0101_0101_0101 * u64::from(b));
+    !(((x & LOW7) + LOW7) | x) & !LOW7
+}
+
 impl Chunk {
     /// An empty chunk for rows of `width` fields starting at data row `first_row`, reusing
     /// this chunk's buffers.
@@ -41,10 +52,86 @@ impl Chunk {
         }
         self.bytes.clear();
         self.text.clear();
-        self.ends.clear();
+        self.spans.clear();
         self.width = width;
         self.rows = 0;
         self.first_row = first_row;
+        self.raw = false;
+    }
+
+    /// Makes this an empty raw chunk: the reader appends whole records of quote-free CSV to
+    /// [`Chunk::raw_bytes`] (ending at a line end or the end of the file), and the lane that
+    /// takes the chunk calls [`Chunk::split`].
+    pub fn reset_raw(&mut self, width: usize, first_row: u64) {
+        self.reset(width, first_row);
+        self.raw = true;
+    }
+
+    /// The raw record bytes of a raw chunk.
+    pub fn raw_bytes(&mut self) -> &mut Vec<u8> {
+        &mut self.bytes
+    }
+
+    /// Whether the chunk still needs [`Chunk::split`].
+    pub fn is_raw(&self) -> bool {
+        self.raw
+    }
+
+    /// Splits a raw chunk's records into fields, exactly as `csv_core` reads text without
+    /// quotes: a record ends at any run of CR and LF bytes (so blank lines are skipped),
+    /// fields end at commas, and rows are padded or cut to the width. The bytes stay where
+    /// they are; only the field spans are recorded. Then checks the text as [`Chunk::seal`]
+    /// does. Returns how many rows had to be padded or cut.
+    pub fn split(&mut self) -> Result<u64, usize> {
+        let width = self.width as u32;
+        let bytes = &self.bytes;
+        let n = bytes.len();
+        let (mut start, mut fields, mut commas_seen, mut ragged) = (0usize, 0u32, false, 0u64);
+        let mut rows = 0usize;
+        let spans = &mut self.spans;
+        let mut end_row = |spans: &mut Vec<(u32, u32)>, start: usize, end: usize, fields: u32| {
+            if fields < width {
+                spans.push((start as u32, end as u32));
+            }
+            for _ in fields + 1..width {
+                spans.push((end as u32, end as u32));
+            }
+            rows += 1;
+            u64::from(fields + 1 != width)
+        };
+        // Eight bytes at a time: a mask of the commas and line ends, then one step per mark.
+        let mut i = 0;
+        while i < n {
+            let mut word = [0u8; 8];
+            let take = (n - i).min(8);
+            word[..take].copy_from_slice(&bytes[i..i + take]);
+            let w = u64::from_le_bytes(word);
+            let mut marks = byte_mask(w, b',') | byte_mask(w, b'\n') | byte_mask(w, b'\r');
+            while marks != 0 {
+                let p = i + (marks.trailing_zeros() >> 3) as usize;
+                marks &= marks - 1;
+                if bytes[p] == b',' {
+                    if fields < width {
+                        spans.push((start as u32, p as u32));
+                    }
+                    fields += 1;
+                    commas_seen = true;
+                } else if commas_seen || p > start {
+                    ragged += end_row(spans, start, p, fields);
+                    fields = 0;
+                    commas_seen = false;
+                }
+                start = p + 1;
+            }
+            i += 8;
+        }
+        if commas_seen || n > start {
+            ragged += end_row(spans, start, n, fields);
+        }
+        self.rows = rows;
+        self.raw = false;
+        self.seal()?;
+        Ok(ragged)
     }
 
     /// Appends one row from raw field bytes: `fields` holds the bytes of all fields and
@@ -55,12 +142,15 @@ impl Chunk {
         let keep = ends.len().min(self.width);
         let used = if keep == 0 { 0 } else { ends[keep - 1] };
         self.bytes.extend_from_slice(&fields[..used]);
+        let mut start = base as u32;
         for &e in &ends[..keep] {
-            self.ends.push((base + e) as u32);
+            let end = (base + e) as u32;
+            self.spans.push((start, end));
+            start = end;
         }
         let end = self.bytes.len() as u32;
         for _ in keep..self.width {
-            self.ends.push(end);
+            self.spans.push((end, end));
         }
         self.rows += 1;
         ends.len() != self.width
@@ -74,12 +164,13 @@ impl Chunk {
             if n > self.width {
                 continue;
             }
+            let start = self.bytes.len() as u32;
             self.bytes.extend_from_slice(f.as_bytes());
-            self.ends.push(self.bytes.len() as u32);
+            self.spans.push((start, self.bytes.len() as u32));
         }
         let end = self.bytes.len() as u32;
         for _ in n.min(self.width)..self.width {
-            self.ends.push(end);
+            self.spans.push((end, end));
         }
         self.rows += 1;
         n != self.width
@@ -120,14 +211,10 @@ impl Chunk {
     /// Field `j` of row `r`, as written (untrimmed); "" before [`Chunk::seal`].
     #[inline]
     pub fn field(&self, r: usize, j: usize) -> &str {
-        let i = r * self.width + j;
-        let end = self.ends.get(i).map_or(0, |&e| e as usize);
-        let start = if i == 0 {
-            0
-        } else {
-            self.ends.get(i - 1).map_or(0, |&e| e as usize)
-        };
-        self.text.get(start..end).unwrap_or("")
+        match self.spans.get(r * self.width + j) {
+            Some(&(start, end)) => self.text.get(start as usize..end as usize).unwrap_or(""),
+            None => "",
+        }
     }
 }
 
@@ -135,6 +222,24 @@ impl Chunk {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// The word mask marks exactly the bytes equal to the target, whatever their neighbours.
+    #[test]
+    fn byte_mask_is_exact() {
+        for target in [b',', b'\n', b'\r'] {
+            for v in 0..=255u8 {
+                for (pos, fill) in [(0, 0u8), (3, 0xff), (7, target.wrapping_add(1)), (5, 0x80)] {
+                    let mut word = [fill; 8];
+                    word[pos] = v;
+                    let want: u64 = (0..8)
+                        .filter(|&k| word[k] == target)
+                        .map(|k| 0x80u64 << (8 * k))
+                        .sum();
+                    assert_eq!(byte_mask(u64::from_le_bytes(word), target), want);
+                }
+            }
+        }
+    }
 
     #[test]
     fn rows_are_padded_cut_and_read_back() {

@@ -8,7 +8,7 @@
 //! chunks per lane, so memory stays bounded whatever the file size.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arrow::array::RecordBatch;
@@ -52,18 +52,35 @@ where
     let rx = Mutex::new(rx);
     let (back_tx, back_rx) = std::sync::mpsc::channel::<Chunk>();
     let stop = AtomicBool::new(false);
-    std::thread::scope(|scope| {
+    // Raw chunks are split by the lanes, which count the ragged rows and catch bad text.
+    let ragged = AtomicU64::new(0);
+    let bad_text: Mutex<Option<u64>> = Mutex::new(None);
+    let result = std::thread::scope(|scope| {
         let handles: Vec<_> = states
             .into_iter()
             .map(|mut st| {
                 let (rx, back, stop, work) = (&rx, back_tx.clone(), &stop, &work);
+                let (ragged, bad_text) = (&ragged, &bad_text);
                 scope.spawn(move || {
                     loop {
                         let next = match rx.lock() {
                             Ok(g) => g.recv(),
                             Err(_) => break,
                         };
-                        let Ok(chunk) = next else { break };
+                        let Ok(mut chunk) = next else { break };
+                        if chunk.is_raw() && !stop.load(Ordering::Relaxed) {
+                            match chunk.split() {
+                                Ok(n) => {
+                                    ragged.fetch_add(n, Ordering::Relaxed);
+                                }
+                                Err(_) => {
+                                    if let Ok(mut b) = bad_text.lock() {
+                                        b.get_or_insert(chunk.first_row);
+                                    }
+                                    stop.store(true, Ordering::Relaxed);
+                                }
+                            }
+                        }
                         if !stop.load(Ordering::Relaxed) && !work(&mut st, &chunk) {
                             stop.store(true, Ordering::Relaxed);
                         }
@@ -97,7 +114,14 @@ where
             .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .collect();
         result.map(|()| states)
-    })
+    });
+    records.ragged_rows += ragged.into_inner();
+    if let Some(row) = bad_text.into_inner().ok().flatten() {
+        return Err(Unreadable(format!(
+            "the text is not valid UTF-8 in the rows from data row {row}"
+        )));
+    }
+    result
 }
 
 /// The data rows (sorted) whose key and revision another row of the file shares (pass 1:
@@ -202,7 +226,6 @@ pub struct Lane {
     quarantine: BatchBuilder,
     src_tx: Option<mpsc::Sender<RecordBatch>>,
     q_tx: Option<mpsc::Sender<RecordBatch>>,
-    values: Vec<V>,
     memo: Memo,
     /// Counts.
     pub tally: Tally,
@@ -231,7 +254,6 @@ impl Lane {
             quarantine: BatchBuilder::new(q_schema),
             src_tx,
             q_tx,
-            values: Vec::with_capacity(64),
             memo: Memo::default(),
             tally: Tally::default(),
             batches: 0,
@@ -255,12 +277,13 @@ impl Lane {
     /// Validates every row of a chunk. False if a writer stopped.
     pub fn work(&mut self, job: &FileJob, chunk: &Chunk) -> bool {
         let ctx = &job.ctx;
+        let mut values: Vec<V<'_>> = Vec::with_capacity(64);
         for r in 0..chunk.rows() {
             let n = chunk.first_row + r as u64;
             let row = Row::new(chunk, r, &job.map);
-            self.values.clear();
-            self.values.extend(std::iter::repeat_n(V::Null, PROVENANCE));
-            let outcome = validate(row, ctx, &mut self.memo, &mut self.values).and_then(|v| {
+            values.clear();
+            values.extend(std::iter::repeat_n(V::Null, PROVENANCE));
+            let outcome = validate(row, ctx, &mut self.memo, &mut values).and_then(|v| {
                 let dup = !job.dup_rows.is_empty() && job.dup_rows.binary_search(&n).is_ok();
                 if dup {
                     Err(RowError {
@@ -279,12 +302,12 @@ impl Lane {
                         self.tally.unlinkable += 1;
                     }
                     if let Some(subs) = &job.substances {
-                        self.note_unclassified(subs, job.received);
+                        self.note_unclassified(&values, subs, job.received);
                     }
                     if self.src_tx.is_none() {
                         continue;
                     }
-                    let v = &mut self.values;
+                    let v = &mut values;
                     v[0] = V::R(ctx.submitter.clone());
                     v[1] = V::I32(valid.revision);
                     v[2] = valid.extract_date.map_or(V::Null, V::D);
@@ -338,16 +361,16 @@ impl Lane {
     }
 
     /// Coroner rows: remembers substance names the lookup cannot classify (for a warning).
-    fn note_unclassified(&mut self, subs: &SubstanceLookup, received: NaiveDate) {
+    fn note_unclassified(&mut self, values: &[V<'_>], subs: &SubstanceLookup, received: NaiveDate) {
         if self.tally.unclassified.len() >= 100 {
             return;
         }
-        let dod = match self.values.get(PROVENANCE + 8) {
+        let dod = match values.get(PROVENANCE + 8) {
             Some(V::D(d)) => *d,
             _ => received,
         };
         for i in [PROVENANCE + 14, PROVENANCE + 15] {
-            if let Some(V::L(names)) = self.values.get(i) {
+            if let Some(V::L(names)) = values.get(i) {
                 for name in names {
                     if subs.resolve(name, dod).group == SubstanceGroup::Unclassified {
                         self.tally.unclassified.insert(name.to_lowercase());

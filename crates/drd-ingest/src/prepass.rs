@@ -23,6 +23,9 @@ pub struct Prepass {
     pub format: Result<Format, String>,
     /// Encoding (CSV and NDJSON).
     pub encoding: Option<Encoding>,
+    /// UTF-8 text holding no `"` at all: every CSV record is one line, so the reader may
+    /// split it without a quoting parser (`read::open`).
+    pub quote_free: bool,
 }
 
 struct Hashing<R> {
@@ -61,7 +64,7 @@ pub fn prepass(path: &Path) -> io::Result<Prepass> {
     let n = read_full(&mut h, &mut head)?;
     let gzip = n == 2 && head == [0x1f, 0x8b];
     let name = inner_name(path);
-    let (format, encoding) = {
+    let (format, encoding, quote_free) = {
         let prefix: &[u8] = &head[..n];
         let chained = prefix.chain(&mut h);
         if gzip {
@@ -73,7 +76,7 @@ pub fn prepass(path: &Path) -> io::Result<Prepass> {
                         || e.kind() == io::ErrorKind::InvalidData
                         || e.kind() == io::ErrorKind::UnexpectedEof =>
                 {
-                    (Err(format!("the gzip stream is corrupt: {e}")), None)
+                    (Err(format!("the gzip stream is corrupt: {e}")), None, false)
                 }
                 Err(e) => return Err(e),
             }
@@ -96,6 +99,7 @@ pub fn prepass(path: &Path) -> io::Result<Prepass> {
         gzip,
         format,
         encoding,
+        quote_free,
     })
 }
 
@@ -111,7 +115,9 @@ fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 /// Reads the (decompressed) content once: magic bytes, then UTF-8 validity of the whole text.
-fn scan<R: Read>(r: &mut R, name: &str) -> io::Result<(Result<Format, String>, Option<Encoding>)> {
+type Scan = (Result<Format, String>, Option<Encoding>, bool);
+
+fn scan<R: Read>(r: &mut R, name: &str) -> io::Result<Scan> {
     let mut buf = vec![0u8; 1 << 20];
     let first = read_full(r, &mut buf[..8192])?;
     let head = &buf[..first];
@@ -119,7 +125,7 @@ fn scan<R: Read>(r: &mut R, name: &str) -> io::Result<(Result<Format, String>, O
     if head.starts_with(b"PK\x03\x04") {
         // A zip container: an XLSX workbook (calamine decides whether it really is one).
         io::copy(r, &mut io::sink())?;
-        return Ok((Ok(Format::Xlsx), None));
+        return Ok((Ok(Format::Xlsx), None, false));
     }
     if head.starts_with(b"%PDF") || head.starts_with(b"\xd0\xcf\x11\xe0") {
         io::copy(r, &mut io::sink())?;
@@ -131,6 +137,7 @@ fn scan<R: Read>(r: &mut R, name: &str) -> io::Result<(Result<Format, String>, O
         return Ok((
             Err(format!("the file is {what}, not CSV, XLSX or NDJSON")),
             None,
+            false,
         ));
     }
     if ext == "xlsx" || ext == "xlsm" {
@@ -138,16 +145,18 @@ fn scan<R: Read>(r: &mut R, name: &str) -> io::Result<(Result<Format, String>, O
         return Ok((
             Err("the file is named .xlsx but is not an Excel workbook (no zip signature)".into()),
             None,
+            false,
         ));
     }
     if first == 0 {
-        return Ok((Err("the file is empty".into()), None));
+        return Ok((Err("the file is empty".into()), None, false));
     }
     if head.contains(&0) {
         io::copy(r, &mut io::sink())?;
         return Ok((
             Err("the file holds binary data (NUL bytes), not text".into()),
             None,
+            false,
         ));
     }
     let bom = head.starts_with(b"\xef\xbb\xbf");
@@ -161,9 +170,11 @@ fn scan<R: Read>(r: &mut R, name: &str) -> io::Result<(Result<Format, String>, O
     };
     // UTF-8 validity over the whole stream, carrying incomplete sequences across chunks.
     let mut valid = true;
+    let mut quote_free = true;
     let mut carry: usize;
     let mut len = first;
     loop {
+        quote_free = quote_free && memchr::memchr(b'"', &buf[..len]).is_none();
         match std::str::from_utf8(&buf[..len]) {
             Ok(_) => carry = 0,
             Err(e) if e.error_len().is_none() => carry = len - e.valid_up_to(),
@@ -193,7 +204,11 @@ fn scan<R: Read>(r: &mut R, name: &str) -> io::Result<(Result<Format, String>, O
         Encoding::Utf8
     };
     if format == Format::Ndjson && encoding == Encoding::Windows1252 {
-        return Ok((Err("NDJSON must be UTF-8 but the file is not".into()), None));
+        return Ok((
+            Err("NDJSON must be UTF-8 but the file is not".into()),
+            None,
+            false,
+        ));
     }
-    Ok((Ok(format), Some(encoding)))
+    Ok((Ok(format), Some(encoding), valid && quote_free))
 }

@@ -39,6 +39,7 @@ impl std::fmt::Debug for Records {
 
 enum Inner {
     Csv(Box<CsvRows>),
+    Plain(Box<PlainRows>),
     Rows(std::vec::IntoIter<StringRecord>),
     Ndjson {
         lines: io::Lines<BufReader<Box<dyn Read + Send>>>,
@@ -122,6 +123,115 @@ impl CsvRows {
                 f
             })
             .collect())
+    }
+}
+
+/// Raw bytes of each raw chunk (the lanes split them).
+const RAW_CHUNK_BYTES: usize = 1 << 20;
+
+/// Quote-free UTF-8 CSV (the pre-pass saw no `"`), where a record is a line: the reader only
+/// cuts the text at line ends and counts records, and the lanes split the fields
+/// ([`Chunk::split`]), so reading is no longer one serial parse.
+struct PlainRows {
+    input: Box<dyn Read + Send>,
+    /// Bytes read past the last line end handed on.
+    carry: Vec<u8>,
+    eof: bool,
+}
+
+fn is_end(b: u8) -> bool {
+    b == b'\n' || b == b'\r'
+}
+
+/// Records in `bytes` that start there: after a line end, or at the start if `bytes` does not
+/// begin with one (the caller cuts just after a line end).
+fn count_records(bytes: &[u8]) -> u64 {
+    let mut n = u64::from(bytes.first().is_some_and(|&b| !is_end(b)));
+    for t in memchr::memchr2_iter(b'\n', b'\r', bytes) {
+        if bytes.get(t + 1).is_some_and(|&b| !is_end(b)) {
+            n += 1;
+        }
+    }
+    n
+}
+
+impl PlainRows {
+    /// Appends input to `out` until it holds at least `want` bytes or the input ends.
+    fn fill(&mut self, out: &mut Vec<u8>, want: usize) -> io::Result<()> {
+        while out.len() < want && !self.eof {
+            let at = out.len();
+            out.resize(want.max(at + (64 << 10)), 0);
+            let k = loop {
+                match self.input.read(&mut out[at..]) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    r => break r,
+                }
+            };
+            let k = match k {
+                Ok(k) => k,
+                Err(e) => {
+                    out.truncate(at);
+                    return Err(e);
+                }
+            };
+            out.truncate(at + k);
+            self.eof = k == 0;
+        }
+        Ok(())
+    }
+
+    /// Moves whole records (up to about `want` bytes, more if one record is longer) into
+    /// `out`, keeping the rest for next time. Returns how many records it moved.
+    fn take(&mut self, out: &mut Vec<u8>, want: usize) -> io::Result<u64> {
+        out.clear();
+        out.append(&mut self.carry);
+        loop {
+            self.fill(out, want)?;
+            let cut = if self.eof {
+                Some(out.len())
+            } else {
+                memchr::memrchr2(b'\n', b'\r', out).map(|i| i + 1)
+            };
+            if let Some(cut) = cut {
+                self.carry.extend_from_slice(&out[cut..]);
+                out.truncate(cut);
+                let n = count_records(out);
+                if n > 0 || self.eof {
+                    return Ok(n);
+                }
+                // Only blank lines so far: read on.
+                out.clear();
+                out.append(&mut self.carry);
+            }
+            let grow = out.len() + want;
+            self.fill(out, grow)?;
+            if self.eof {
+                let n = count_records(out);
+                return Ok(n);
+            }
+        }
+    }
+
+    /// The header: the first record, split at commas.
+    fn header(&mut self) -> io::Result<Vec<u8>> {
+        let mut buf = Vec::new();
+        loop {
+            let want = buf.len() + (64 << 10);
+            self.fill(&mut buf, want)?;
+            let start = buf.iter().position(|&b| !is_end(b));
+            if let Some(s) = start {
+                if let Some(e) = memchr::memchr2(b'\n', b'\r', &buf[s..]) {
+                    self.carry = buf.split_off(s + e);
+                    buf.drain(..s);
+                    return Ok(buf);
+                }
+            }
+            if self.eof {
+                let s = start.unwrap_or(buf.len());
+                buf.drain(..s);
+                return Ok(buf);
+            }
+        }
     }
 }
 
@@ -223,6 +333,29 @@ pub fn open(path: &Path, pre: &Prepass, xlsx_limit: u64) -> Result<Records, Unre
                     checked: false,
                 }),
             };
+            if pre.quote_free && pre.encoding != Some(Encoding::Windows1252) {
+                let mut rows = PlainRows {
+                    input: text,
+                    carry: Vec::new(),
+                    eof: false,
+                };
+                let line = rows
+                    .header()
+                    .map_err(|e| Unreadable(format!("cannot read the CSV header: {e}")))?;
+                let line = String::from_utf8(line)
+                    .map_err(|_| Unreadable("the CSV header is not valid text".into()))?;
+                let headers: Vec<String> = line.split(',').map(str::to_string).collect();
+                if headers.iter().all(|h| h.trim().is_empty()) {
+                    return Err(Unreadable("the CSV has no header row".into()));
+                }
+                return Ok(Records {
+                    headers,
+                    inner: Inner::Plain(Box::new(rows)),
+                    pending: None,
+                    ragged_rows: 0,
+                    rows: 0,
+                });
+            }
             let mut rdr = CsvRows::new(text);
             let headers = match rdr.next() {
                 Ok(Some(n)) => rdr.record(n)?,
@@ -360,6 +493,14 @@ impl Records {
     /// error mid-file makes the whole file unreadable.
     pub fn next_chunk(&mut self, chunk: &mut Chunk, max_rows: usize) -> Result<bool, Unreadable> {
         let width = self.headers.len();
+        if let Inner::Plain(p) = &mut self.inner {
+            chunk.reset_raw(width, self.rows + 1);
+            let n = p
+                .take(chunk.raw_bytes(), RAW_CHUNK_BYTES)
+                .map_err(|e| Unreadable(format!("cannot read the file: {e}")))?;
+            self.rows += n;
+            return Ok(n > 0);
+        }
         chunk.reset(width, self.rows + 1);
         let mut rec = StringRecord::new();
         while chunk.rows() < max_rows && chunk.byte_len() < CHUNK_BYTES {
@@ -374,6 +515,7 @@ impl Records {
                     }
                     None => break,
                 },
+                Inner::Plain(_) => break,
                 Inner::Rows(it) => match it.next() {
                     Some(r) => chunk.push_fields(r.iter()),
                     None => break,
@@ -416,5 +558,86 @@ impl Records {
             ))
         })?;
         Ok(chunk.rows() > 0)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::prepass::prepass;
+
+    type Rows = (Vec<String>, Vec<(u64, Vec<String>)>, u64, u64);
+
+    /// Every row of a file with its number, the ragged count and the rows read, splitting raw
+    /// chunks as the lanes do.
+    fn read_all(path: &Path, pre: &Prepass) -> Result<Rows, Unreadable> {
+        let mut rec = open(path, pre, DEFAULT_XLSX_LIMIT)?;
+        let mut chunk = Chunk::default();
+        let mut rows = Vec::new();
+        let mut ragged = 0;
+        while rec.next_chunk(&mut chunk, 3)? {
+            if chunk.is_raw() {
+                ragged += chunk.split().map_err(|_| Unreadable("bad text".into()))?;
+            }
+            for r in 0..chunk.rows() {
+                let fields = (0..chunk.width()).map(|j| chunk.field(r, j).to_string());
+                rows.push((chunk.first_row + r as u64, fields.collect()));
+            }
+        }
+        Ok((
+            rec.headers.clone(),
+            rows,
+            rec.ragged_rows + ragged,
+            rec.rows,
+        ))
+    }
+
+    /// The line splitter for quote-free text gives exactly what the `csv_core` path gives.
+    #[test]
+    fn quote_free_split_matches_the_csv_parser() {
+        let long = "x".repeat(RAW_CHUNK_BYTES * 3 / 2);
+        let mut many = String::new();
+        for i in 0..200_000 {
+            many.push_str(&format!("r{i},{},é{}\n", i % 7, i % 3));
+        }
+        let cases: Vec<Vec<u8>> = vec![
+            b"a,b,c\n1,2,3\n4,5,6\n".to_vec(),
+            b"\xef\xbb\xbfa,b,c\r\n1,2,3\r\n\r\n\r\n4,5\r\n6,7,8,9,10\r\n,,\r\n".to_vec(),
+            b"\n\r\n a , b ,c\r1,2,3\r\r4,,6\n\n7,8,9".to_vec(),
+            b"a,b\n1,2\n\n\n".to_vec(),
+            b"a,b\n".to_vec(),
+            b"a,b".to_vec(),
+            format!("a,b,c\n1,{long},3\n,,\nz").into_bytes(),
+            format!("k,v,w\n{many}").into_bytes(),
+            b"a;b\n\xc3\xa9,x\n ,\n".to_vec(),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        for (i, body) in cases.iter().enumerate() {
+            let path = dir.path().join(format!("case{i}.csv"));
+            std::fs::write(&path, body).unwrap();
+            let pre = prepass(&path).unwrap();
+            assert!(pre.quote_free, "case {i}");
+            let fast = read_all(&path, &pre).unwrap();
+            let slow = read_all(
+                &path,
+                &Prepass {
+                    quote_free: false,
+                    ..pre.clone()
+                },
+            )
+            .unwrap();
+            assert_eq!(fast.0, slow.0, "case {i}: headers");
+            assert_eq!(fast.1.len(), slow.1.len(), "case {i}: row count");
+            assert_eq!(fast.1, slow.1, "case {i}: rows");
+            assert_eq!((fast.2, fast.3), (slow.2, slow.3), "case {i}: ragged, rows");
+            assert!(!slow.1.is_empty() || i == 4 || i == 5, "case {i} has rows");
+        }
+        // A quote anywhere, or text that is not UTF-8, sends the file to the full parser.
+        let path = dir.path().join("quoted.csv");
+        std::fs::write(&path, b"a,b\n1,\"x\ny\"\n").unwrap();
+        assert!(!prepass(&path).unwrap().quote_free);
+        std::fs::write(&path, b"a,b\n1,caf\xe9\n").unwrap();
+        assert!(!prepass(&path).unwrap().quote_free);
     }
 }

@@ -22,11 +22,13 @@ use crate::key::Pseudonymiser;
 
 /// A typed value for one stored column.
 #[derive(Debug, Clone, PartialEq)]
-pub enum V {
+pub enum V<'a> {
     /// Null.
     Null,
     /// Text.
     S(String),
+    /// Text borrowed from the row being validated.
+    T(&'a str),
     /// Shared text (values repeated on every row of a file, cloned without copying).
     R(Arc<str>),
     /// Fixed text (codes and labels).
@@ -366,7 +368,7 @@ impl<'a> Row<'a> {
             .map_err(|e| err(ReasonCode::InvalidCode, col, format!("{col}: {e}")))
     }
 
-    fn ynu(&self, c: Col) -> R<V> {
+    fn ynu(&self, c: Col) -> R<V<'a>> {
         let col = c.name;
         let v = self.get(c);
         let y = YesNoUnknown::parse_or_unknown(v)
@@ -374,7 +376,8 @@ impl<'a> Row<'a> {
         Ok(y.as_bool().map_or(V::Null, V::B))
     }
 
-    fn area(&self, c: Col, ctx: &Ctx) -> R<String> {
+    /// The area code, borrowed from the row when it is already written normally.
+    fn area(&self, c: Col, ctx: &Ctx) -> R<V<'a>> {
         let col = c.name;
         let v = self.required(c)?;
         let code = GssCode::parse_area(v)
@@ -399,7 +402,11 @@ impl<'a> Row<'a> {
                 ),
             ));
         }
-        Ok(code.to_string())
+        Ok(if code.as_str() == v {
+            V::T(v)
+        } else {
+            V::S(code.to_string())
+        })
     }
 
     fn nhs(&self, c: Col) -> R<Option<NhsNumber>> {
@@ -417,19 +424,19 @@ impl<'a> Row<'a> {
     }
 }
 
-fn opt_i32(x: Option<i64>) -> V {
+fn opt_i32<'a>(x: Option<i64>) -> V<'a> {
     x.map_or(V::Null, |v| V::I32(v as i32))
 }
 
-fn opt_i64(x: Option<i64>) -> V {
+fn opt_i64<'a>(x: Option<i64>) -> V<'a> {
     x.map_or(V::Null, V::I64)
 }
 
-fn opt_date(x: Option<NaiveDate>) -> V {
+fn opt_date<'a>(x: Option<NaiveDate>) -> V<'a> {
     x.map_or(V::Null, V::D)
 }
 
-fn list(x: &str) -> V {
+fn list<'a>(x: &str) -> V<'a> {
     let l = split_substance_list(x);
     if l.is_empty() { V::Null } else { V::L(l) }
 }
@@ -439,8 +446,8 @@ fn list(x: &str) -> V {
 /// identifiers and need no new HMAC. Held in memory only; never printed.
 #[derive(Default)]
 pub struct Memo {
-    reference: Option<(String, String)>,
-    nhs: Option<(String, String)>,
+    reference: Option<(String, Arc<str>)>,
+    nhs: Option<(String, Arc<str>)>,
 }
 
 impl std::fmt::Debug for Memo {
@@ -450,26 +457,26 @@ impl std::fmt::Debug for Memo {
 }
 
 impl Memo {
-    fn reference(&mut self, ctx: &Ctx, value: &str) -> String {
-        if let Some((k, v)) = &self.reference
-            && k == value
-        {
-            return v.clone();
+    fn reference(&mut self, ctx: &Ctx, value: &str) -> Arc<str> {
+        match &mut self.reference {
+            Some((k, v)) if k == value => v.clone(),
+            slot => {
+                let v: Arc<str> = ctx.pseudo.reference(&ctx.submitter, value).into();
+                *slot = Some((value.to_string(), v.clone()));
+                v
+            }
         }
-        let v = ctx.pseudo.reference(&ctx.submitter, value);
-        self.reference = Some((value.to_string(), v.clone()));
-        v
     }
 
-    fn nhs(&mut self, ctx: &Ctx, n: &NhsNumber) -> String {
-        if let Some((k, v)) = &self.nhs
-            && k == n.digits()
-        {
-            return v.clone();
+    fn nhs(&mut self, ctx: &Ctx, n: &NhsNumber) -> Arc<str> {
+        match &mut self.nhs {
+            Some((k, v)) if k == n.digits() => v.clone(),
+            slot => {
+                let v: Arc<str> = ctx.pseudo.person_from_nhs(n).into();
+                *slot = Some((n.digits().to_string(), v.clone()));
+                v
+            }
         }
-        let v = ctx.pseudo.person_from_nhs(n);
-        self.nhs = Some((n.digits().to_string(), v.clone()));
-        v
     }
 }
 
@@ -487,7 +494,7 @@ pub struct Valid {
 /// Validates one row of any source, appending the values of the source-specific stored
 /// columns (in schema order) to `out`. On `Err`, `out` may hold some of them: the caller
 /// discards it.
-pub fn validate(row: Row<'_>, ctx: &Ctx, memo: &mut Memo, out: &mut Vec<V>) -> R<Valid> {
+pub fn validate<'a>(row: Row<'a>, ctx: &Ctx, memo: &mut Memo, out: &mut Vec<V<'a>>) -> R<Valid> {
     match ctx.source {
         Source::Coroner => coroner(row, ctx, memo, out),
         Source::Top => top(row, ctx, memo, out),
@@ -514,7 +521,7 @@ fn age_at(dob: Option<NaiveDate>, event: NaiveDate) -> R<Option<u32>> {
     }
 }
 
-fn band(age: Option<u32>) -> V {
+fn band<'a>(age: Option<u32>) -> V<'a> {
     age.and_then(|a| EspBand::from_age(a).ok())
         .map_or(V::Null, |b| V::St(b.as_str()))
 }
@@ -522,7 +529,7 @@ fn band(age: Option<u32>) -> V {
 const CO_YNU: [Col; 3] = cols_of(CO, ["known_drug_user", "injecting_history", "in_treatment"]);
 const CO_YNU2: [Col; 2] = cols_of(CO, ["naloxone_administered", "alone_at_time"]);
 
-fn coroner(row: Row<'_>, ctx: &Ctx, memo: &mut Memo, out: &mut Vec<V>) -> R<Valid> {
+fn coroner<'a>(row: Row<'a>, ctx: &Ctx, memo: &mut Memo, out: &mut Vec<V<'a>>) -> R<Valid> {
     let rec = ctx.received;
     let case_ref = row.required(c!(CO, "case_ref"))?;
     let coroner_area = row.required(c!(CO, "coroner_area"))?;
@@ -597,21 +604,21 @@ fn coroner(row: Row<'_>, ctx: &Ctx, memo: &mut Memo, out: &mut Vec<V>) -> R<Vali
     let surname = row.get(c!(CO, "surname"));
     let forenames = row.get(c!(CO, "forenames"));
     let person_id = match (&nhs, dob) {
-        (Some(n), _) => Some(memo.nhs(ctx, n)),
-        (None, Some(b)) if !surname.is_empty() && !forenames.is_empty() => {
-            Some(ctx.pseudo.person_from_names(surname, forenames, b, sex))
-        }
+        (Some(n), _) => Some(V::R(memo.nhs(ctx, n))),
+        (None, Some(b)) if !surname.is_empty() && !forenames.is_empty() => Some(V::S(
+            ctx.pseudo.person_from_names(surname, forenames, b, sex),
+        )),
         _ => None,
     };
     let unlinkable = person_id.is_none();
     out.extend([
-        V::S(memo.reference(ctx, case_ref)),
-        V::S(coroner_area.to_string()),
-        person_id.map_or(V::Null, V::S),
+        V::R(memo.reference(ctx, case_ref)),
+        V::T(coroner_area),
+        person_id.unwrap_or(V::Null),
         opt_i32(age.map(i64::from)),
         band(age),
         V::St(sex.code()),
-        V::S(area),
+        area,
         district.map_or(V::Null, V::S),
         V::D(dod),
         opt_date(inquest),
@@ -641,7 +648,7 @@ const TOP_SCORES: [Col; 3] = cols_of(TP, ["psych_health", "phys_health", "qualit
 const TOP_WORK: [Col; 2] = cols_of(TP, ["paid_work_days", "education_days"]);
 const NSP_OPTIONAL: [Col; NSP_OPTIONAL_COUNTS.len()] = cols_of(NS, NSP_OPTIONAL_COUNTS);
 
-fn top(row: Row<'_>, ctx: &Ctx, memo: &mut Memo, out: &mut Vec<V>) -> R<Valid> {
+fn top<'a>(row: Row<'a>, ctx: &Ctx, memo: &mut Memo, out: &mut Vec<V<'a>>) -> R<Valid> {
     let rec = ctx.received;
     let provider = row.required(c!(TP, "provider_code"))?;
     let area = row.area(c!(TP, "partnership_code"), ctx)?;
@@ -715,10 +722,10 @@ fn top(row: Row<'_>, ctx: &Ctx, memo: &mut Memo, out: &mut Vec<V>) -> R<Valid> {
     let person_id = nhs.as_ref().map(|n| memo.nhs(ctx, n));
     let unlinkable = person_id.is_none();
     for (slot, v) in out[head..head + 10].iter_mut().zip([
-        V::S(provider.to_string()),
-        V::S(area),
-        V::S(memo.reference(ctx, client_ref)),
-        person_id.map_or(V::Null, V::S),
+        V::T(provider),
+        area,
+        V::R(memo.reference(ctx, client_ref)),
+        person_id.map_or(V::Null, V::R),
         opt_i32(age.map(i64::from)),
         band(age),
         V::St(sex.code()),
@@ -735,7 +742,7 @@ fn top(row: Row<'_>, ctx: &Ctx, memo: &mut Memo, out: &mut Vec<V>) -> R<Valid> {
     })
 }
 
-fn nsp(row: Row<'_>, ctx: &Ctx, out: &mut Vec<V>) -> R<Valid> {
+fn nsp<'a>(row: Row<'a>, ctx: &Ctx, out: &mut Vec<V<'a>>) -> R<Valid> {
     let rec = ctx.received;
     let site = row.required(c!(NS, "site_code"))?;
     let site_type: SiteType = row
@@ -806,9 +813,9 @@ fn nsp(row: Row<'_>, ctx: &Ctx, out: &mut Vec<V>) -> R<Valid> {
         ));
     }
     out.extend([
-        V::S(site.to_string()),
+        V::T(site),
         V::St(site_type.code()),
-        V::S(area),
+        area,
         V::D(start),
         V::D(end),
         V::I64(tx),

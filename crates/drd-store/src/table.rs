@@ -44,7 +44,7 @@ fn delta(table: &str) -> impl Fn(DeltaTableError) -> Error + '_ {
 
 /// Writer properties for every data file: zstd level 3 (formats.md/architecture: zstd Parquet).
 pub fn writer_properties() -> WriterProperties {
-    let level = ZstdLevel::try_new(3).unwrap_or_default();
+    let level = ZstdLevel::try_new(1).unwrap_or_default();
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(level))
         .build()
