@@ -28,9 +28,14 @@ use crate::validate::{
 /// Rows per chunk.
 pub const CHUNK_ROWS: usize = 8192;
 
-/// How many lanes: one per core, at least one, at most eight.
+/// How many lanes: one per core, at least one, at most eight; `DRDSURV_INGEST_LANES` overrides
+/// it (for tuning).
 pub fn lane_count() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 8))
+    std::env::var("DRDSURV_INGEST_LANES")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .clamp(1, 8)
 }
 
 /// Reads `records` into chunks on the calling thread and runs `work` over them on one thread

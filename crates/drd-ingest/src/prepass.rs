@@ -28,19 +28,28 @@ pub struct Prepass {
     pub quote_free: bool,
 }
 
-struct Hashing<R> {
-    inner: R,
-    hasher: Sha256,
-    bytes: u64,
-}
-
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.bytes += n as u64;
-        Ok(n)
+/// SHA-256 and size of the file's bytes, read on their own.
+fn digest(path: &Path) -> io::Result<(String, u64)> {
+    let mut file = File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut bytes = 0u64;
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+        bytes += n as u64;
     }
+    let hex = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok((hex, bytes))
 }
 
 /// Name without a trailing `.gz`, lower-cased.
@@ -52,14 +61,30 @@ fn inner_name(path: &Path) -> String {
     n.strip_suffix(".gz").map(str::to_string).unwrap_or(n)
 }
 
-/// Runs the pre-pass.
+/// Runs the pre-pass. The SHA-256 is computed on a second thread, reading the file on its
+/// own, while this one scans the content.
 pub fn prepass(path: &Path) -> io::Result<Prepass> {
-    let file = File::open(path)?;
-    let mut h = Hashing {
-        inner: BufReader::with_capacity(1 << 20, file),
-        hasher: Sha256::new(),
-        bytes: 0,
-    };
+    std::thread::scope(|scope| {
+        let hashing = scope.spawn(|| digest(path));
+        let found = examine(path);
+        let (sha256, bytes) = hashing
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))?;
+        let (gzip, (format, encoding, quote_free)) = found?;
+        Ok(Prepass {
+            sha256,
+            bytes,
+            gzip,
+            format,
+            encoding,
+            quote_free,
+        })
+    })
+}
+
+/// Gzip, format, encoding and quotes, from the content.
+fn examine(path: &Path) -> io::Result<(bool, Scan)> {
+    let mut h = BufReader::with_capacity(1 << 20, File::open(path)?);
     let mut head = [0u8; 2];
     let n = read_full(&mut h, &mut head)?;
     let gzip = n == 2 && head == [0x1f, 0x8b];
@@ -85,22 +110,7 @@ pub fn prepass(path: &Path) -> io::Result<Prepass> {
             scan(&mut r, &name)?
         }
     };
-    // Hash whatever the decoder did not need (gzip trailer, trailing garbage).
-    io::copy(&mut h, &mut io::sink())?;
-    let sha256 = h
-        .hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    Ok(Prepass {
-        sha256,
-        bytes: h.bytes,
-        gzip,
-        format,
-        encoding,
-        quote_free,
-    })
+    Ok((gzip, (format, encoding, quote_free)))
 }
 
 fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {

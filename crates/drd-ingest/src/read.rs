@@ -219,12 +219,12 @@ impl PlainRows {
             let want = buf.len() + (64 << 10);
             self.fill(&mut buf, want)?;
             let start = buf.iter().position(|&b| !is_end(b));
-            if let Some(s) = start {
-                if let Some(e) = memchr::memchr2(b'\n', b'\r', &buf[s..]) {
-                    self.carry = buf.split_off(s + e);
-                    buf.drain(..s);
-                    return Ok(buf);
-                }
+            if let Some(s) = start
+                && let Some(e) = memchr::memchr2(b'\n', b'\r', &buf[s..])
+            {
+                self.carry = buf.split_off(s + e);
+                buf.drain(..s);
+                return Ok(buf);
             }
             if self.eof {
                 let s = start.unwrap_or(buf.len());

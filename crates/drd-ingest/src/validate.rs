@@ -448,6 +448,8 @@ fn list<'a>(x: &str) -> V<'a> {
 pub struct Memo {
     reference: Option<(String, Arc<str>)>,
     nhs: Option<(String, Arc<str>)>,
+    /// The last area accepted as written, with its normal form when that differs.
+    area: Option<(String, Option<String>)>,
 }
 
 impl std::fmt::Debug for Memo {
@@ -457,6 +459,23 @@ impl std::fmt::Debug for Memo {
 }
 
 impl Memo {
+    /// [`Row::area`], remembering the last accepted value (rows of one area come together).
+    fn area<'a>(&mut self, row: &Row<'a>, c: Col, ctx: &Ctx) -> R<V<'a>> {
+        let v = row.get(c);
+        if let Some((raw, norm)) = &self.area
+            && raw == v
+        {
+            return Ok(norm.as_ref().map_or(V::T(v), |n| V::S(n.clone())));
+        }
+        let out = row.area(c, ctx)?;
+        let norm = match &out {
+            V::S(n) => Some(n.clone()),
+            _ => None,
+        };
+        self.area = Some((v.to_string(), norm));
+        Ok(out)
+    }
+
     fn reference(&mut self, ctx: &Ctx, value: &str) -> Arc<str> {
         match &mut self.reference {
             Some((k, v)) if k == value => v.clone(),
@@ -498,7 +517,7 @@ pub fn validate<'a>(row: Row<'a>, ctx: &Ctx, memo: &mut Memo, out: &mut Vec<V<'a
     match ctx.source {
         Source::Coroner => coroner(row, ctx, memo, out),
         Source::Top => top(row, ctx, memo, out),
-        Source::Nsp => nsp(row, ctx, out),
+        Source::Nsp => nsp(row, ctx, memo, out),
     }
 }
 
@@ -539,7 +558,7 @@ fn coroner<'a>(row: Row<'a>, ctx: &Ctx, memo: &mut Memo, out: &mut Vec<V<'a>>) -
     let dob = row.date(c!(CO, "date_of_birth"), false, rec)?;
     let age_col = row.int(c!(CO, "age"), false, 0, 120)?;
     let sex: Sex = row.code(c!(CO, "sex"), true)?.unwrap_or(Sex::Unknown);
-    let area = row.area(c!(CO, "residence_area"), ctx)?;
+    let area = memo.area(&row, c!(CO, "residence_area"), ctx)?;
     let postcode = row.get(c!(CO, "postcode"));
     let district = if postcode.is_empty() {
         None
@@ -651,7 +670,7 @@ const NSP_OPTIONAL: [Col; NSP_OPTIONAL_COUNTS.len()] = cols_of(NS, NSP_OPTIONAL_
 fn top<'a>(row: Row<'a>, ctx: &Ctx, memo: &mut Memo, out: &mut Vec<V<'a>>) -> R<Valid> {
     let rec = ctx.received;
     let provider = row.required(c!(TP, "provider_code"))?;
-    let area = row.area(c!(TP, "partnership_code"), ctx)?;
+    let area = memo.area(&row, c!(TP, "partnership_code"), ctx)?;
     let client_ref = row.required(c!(TP, "client_ref"))?;
     let nhs = row.nhs(c!(TP, "nhs_number"))?;
     let dob = row.date(c!(TP, "date_of_birth"), true, rec)?;
@@ -742,13 +761,13 @@ fn top<'a>(row: Row<'a>, ctx: &Ctx, memo: &mut Memo, out: &mut Vec<V<'a>>) -> R<
     })
 }
 
-fn nsp<'a>(row: Row<'a>, ctx: &Ctx, out: &mut Vec<V<'a>>) -> R<Valid> {
+fn nsp<'a>(row: Row<'a>, ctx: &Ctx, memo: &mut Memo, out: &mut Vec<V<'a>>) -> R<Valid> {
     let rec = ctx.received;
     let site = row.required(c!(NS, "site_code"))?;
     let site_type: SiteType = row
         .code(c!(NS, "site_type"), true)?
         .unwrap_or(SiteType::Pharmacy);
-    let area = row.area(c!(NS, "partnership_code"), ctx)?;
+    let area = memo.area(&row, c!(NS, "partnership_code"), ctx)?;
     let start = row
         .date(c!(NS, "period_start"), true, rec)?
         .unwrap_or(NaiveDate::MIN);
