@@ -3,7 +3,9 @@
 #   - Python 3 with pandas and openpyxl (independent check of generated extracts), and
 #     pyarrow and deltalake (independent read-back of the Delta tables ingest writes);
 #   - moto[server]: a real S3-compatible server the storage and worker tests start on a free
-#     loopback port (moto_server).
+#     loopback port (moto_server);
+#   - scipy and statsmodels: the reference values drd-stats is checked against, regenerated
+#     here before the tests (tests/python/stats_reference.py).
 # Safe to run again and again; CI (.ci/run) calls this same script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,10 +15,12 @@ if ! command -v python3 >/dev/null 2>&1; then
   echo "tests/run.sh: installing python3 (apt-get)"
   apt-get update -qq && apt-get install -y -qq python3 python3-pip >/dev/null
 fi
-if ! python3 -c "import pandas, openpyxl, pyarrow, deltalake, moto.server, flask" >/dev/null 2>&1; then
-  echo "tests/run.sh: installing pandas, openpyxl, pyarrow, deltalake and moto[server] (pip)"
-  python3 -m pip install --quiet --disable-pip-version-check pandas openpyxl pyarrow deltalake 'moto[server]'
+if ! python3 -c "import pandas, openpyxl, pyarrow, deltalake, moto.server, flask, scipy, statsmodels" >/dev/null 2>&1; then
+  echo "tests/run.sh: installing pandas, openpyxl, pyarrow, deltalake, moto[server], scipy and statsmodels (pip)"
+  python3 -m pip install --quiet --disable-pip-version-check pandas openpyxl pyarrow deltalake 'moto[server]' scipy statsmodels
 fi
+
+python3 tests/python/stats_reference.py crates/drd-stats/tests/fixtures/reference.json
 
 cargo test --workspace --all-targets "$@"
 cargo test --workspace --doc "$@"

@@ -1,0 +1,146 @@
+//! Confidence intervals for proportions, counts, crude rates and ratios (methods.md §1, §2, §4).
+
+use crate::dist::{chi2_ppf, norm_ppf};
+use crate::{Error, Interval};
+
+/// z for a two-sided confidence level c: Φ⁻¹(c + (1 − c)/2).
+pub fn z_for(conf: f64) -> f64 {
+    norm_ppf(conf + (1.0 - conf) / 2.0)
+}
+
+/// A confidence level must lie in (0, 1]; 1 is allowed where methods.md gives its result.
+pub(crate) fn check_conf(function: &'static str, conf: f64) -> Result<(), Error> {
+    if conf.is_finite() && conf > 0.0 && conf <= 1.0 {
+        Ok(())
+    } else {
+        Err(Error::BadArgument {
+            function,
+            argument: "conf",
+            message: format!("must be between 0 and 1 (e.g. 0.95), got {conf}"),
+        })
+    }
+}
+
+fn check_count(function: &'static str, argument: &'static str, x: f64) -> Result<(), Error> {
+    if x.is_finite() && x >= 0.0 {
+        Ok(())
+    } else {
+        Err(Error::BadArgument {
+            function,
+            argument,
+            message: format!("must be a count of 0 or more, got {x}"),
+        })
+    }
+}
+
+fn check_positive(function: &'static str, argument: &'static str, n: f64) -> Result<(), Error> {
+    if n.is_finite() && n > 0.0 {
+        Ok(())
+    } else {
+        Err(Error::BadArgument {
+            function,
+            argument,
+            message: format!("must be greater than 0, got {n}"),
+        })
+    }
+}
+
+/// Wilson score interval for x events out of n (methods.md §1), on the 0–1 scale. c = 1 gives
+/// (0, 1).
+pub fn wilson(x: f64, n: f64, conf: f64) -> Result<Interval, Error> {
+    const F: &str = "wilson";
+    check_count(F, "x", x)?;
+    check_positive(F, "n", n)?;
+    check_conf(F, conf)?;
+    if x > n {
+        return Err(Error::BadArgument {
+            function: F,
+            argument: "x",
+            message: format!("x ({x}) must not exceed n ({n})"),
+        });
+    }
+    if conf == 1.0 {
+        return Ok(Interval {
+            lower: Some(0.0),
+            upper: Some(1.0),
+        });
+    }
+    let z = z_for(conf);
+    let z2 = z * z;
+    let root = z * (z2 + 4.0 * x * (1.0 - x / n)).sqrt();
+    let den = 2.0 * (n + z2);
+    Ok(Interval {
+        lower: Some((2.0 * x + z2 - root) / den),
+        upper: Some((2.0 * x + z2 + root) / den),
+    })
+}
+
+/// Byar's limits of a count x (methods.md §2). A negative lower limit is `None`.
+pub fn byar(x: f64, conf: f64) -> Result<Interval, Error> {
+    const F: &str = "byar";
+    check_count(F, "x", x)?;
+    check_conf(F, conf)?;
+    let z = z_for(conf);
+    let lower = if x == 0.0 {
+        // x(…)³ with x = 0: the bracket is −∞, R gives NaN, which PHE reports as NA.
+        None
+    } else {
+        let l = x * (1.0 - 1.0 / (9.0 * x) - z / (3.0 * x.sqrt())).powi(3);
+        (l >= 0.0).then_some(l)
+    };
+    let x1 = x + 1.0;
+    let upper = x1 * (1.0 - 1.0 / (9.0 * x1) + z / (3.0 * x1.sqrt())).powi(3);
+    Ok(Interval {
+        lower,
+        upper: Some(upper),
+    })
+}
+
+/// Exact Poisson limits of a count x from chi-square quantiles (methods.md §2): x = 0 gives a
+/// lower limit of 0.
+pub fn exact_poisson(x: f64, conf: f64) -> Result<Interval, Error> {
+    const F: &str = "exact_poisson";
+    check_count(F, "x", x)?;
+    check_conf(F, conf)?;
+    let a = (1.0 - conf) / 2.0;
+    Ok(Interval {
+        lower: Some(chi2_ppf(a, 2.0 * x) / 2.0),
+        upper: Some(chi2_ppf(conf + a, 2.0 * x + 2.0) / 2.0),
+    })
+}
+
+/// Limits of a count as PHE publishes them: exact below 10, Byar from 10 (methods.md §2, §4).
+pub fn count_limits(x: f64, conf: f64) -> Result<Interval, Error> {
+    if x < 10.0 {
+        exact_poisson(x, conf)
+    } else {
+        byar(x, conf)
+    }
+}
+
+/// Crude rate x/n × multiplier with its limits (methods.md §2). x > n is allowed.
+pub fn crude_rate(x: f64, n: f64, conf: f64, multiplier: f64) -> Result<(f64, Interval), Error> {
+    const F: &str = "rate";
+    check_count(F, "x", x)?;
+    check_positive(F, "n", n)?;
+    check_positive(F, "multiplier", multiplier)?;
+    let lim = count_limits(x, conf)?;
+    let scale = multiplier / n;
+    Ok((x * scale, lim.scaled(scale)))
+}
+
+/// Indirectly standardised ratio O/E × `refvalue` with its limits (methods.md §4): the count
+/// limits of O divided by E. No suppression for small O.
+pub fn isr(
+    observed: f64,
+    expected: f64,
+    conf: f64,
+    refvalue: f64,
+) -> Result<(f64, Interval), Error> {
+    const F: &str = "isr";
+    check_count(F, "observed", observed)?;
+    check_positive(F, "expected", expected)?;
+    let lim = count_limits(observed, conf)?;
+    let scale = refvalue / expected;
+    Ok((observed * scale, lim.scaled(scale)))
+}

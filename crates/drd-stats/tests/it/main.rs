@@ -1,0 +1,3 @@
+//! drd-stats integration tests (one binary): values against library routines.
+
+mod reference;

@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""Reference values for drd-stats, computed with library routines (issue 4, "Verification").
+
+Writes JSON to the path given (default crates/drd-stats/tests/fixtures/reference.json):
+  - normal quantiles:            scipy.stats.norm.ppf
+  - chi-square quantiles:        scipy.stats.chi2.ppf (df from 2 to 20,002, i.e. counts 0-10,000)
+  - incomplete gamma P and Q:    scipy.special.gammainc / gammaincc
+  - exact Poisson limits:        scipy.stats.chi2.ppf, halved (methods.md s2)
+  - Wilson intervals:            statsmodels proportion_confint(method='wilson')
+  - Byar limits and Dobson DSRs: the closed forms of methods.md s2 and s3 (no library routine
+                                 exists), written out here with numpy and scipy's norm.ppf
+.ci/run regenerates this file before the tests, so the values come from the installed
+libraries, not only from the committed copy.
+"""
+import json
+import sys
+
+import numpy as np
+from scipy import special, stats
+from statsmodels.stats.proportion import proportion_confint
+
+LEVELS = [0.95, 0.998]
+COUNTS = [0, 1, 2, 5, 9, 10, 11, 15, 50, 99, 100, 101, 500, 1000, 2500, 5000, 9999, 10000]
+
+
+def z(conf):
+    return float(stats.norm.ppf(conf + (1 - conf) / 2))
+
+
+def byar(x, conf):
+    # methods.md s2: L = x(1 - 1/(9x) - z/(3 sqrt x))^3, U = (x+1)(1 - 1/(9(x+1)) + z/(3 sqrt(x+1)))^3
+    zz = z(conf)
+    lower = None
+    if x > 0:
+        lo = x * (1 - 1 / (9 * x) - zz / (3 * np.sqrt(x))) ** 3
+        lower = float(lo) if lo >= 0 else None
+    x1 = x + 1
+    upper = float(x1 * (1 - 1 / (9 * x1) + zz / (3 * np.sqrt(x1))) ** 3)
+    return lower, upper
+
+
+def main():
+    out = sys.argv[1] if len(sys.argv) > 1 else "crates/drd-stats/tests/fixtures/reference.json"
+    ps = sorted(set([1e-300, 1e-100, 1e-20, 1e-10, 1e-6, 0.0005, 0.001, 0.0025, 0.01, 0.025,
+                     0.05, 0.1, 0.25, 0.4, 0.49, 0.5, 0.51, 0.6, 0.75, 0.9, 0.95, 0.975, 0.99,
+                     0.999, 0.9995, 1 - 1e-10]))
+    norm = [[p, float(stats.norm.ppf(p))] for p in ps]
+
+    chi2 = []
+    for x in list(range(0, 101)) + list(range(101, 10001, 37)) + [10000]:
+        for df in ([2 * x] if x > 0 else []) + [2 * x + 2]:
+            for p in [0.0005, 0.001, 0.025, 0.5, 0.975, 0.999, 0.9995]:
+                chi2.append([p, df, float(stats.chi2.ppf(p, df))])
+
+    gamma = []
+    for a in [0.5, 1, 1.5, 3, 9.5, 10, 14.9, 15, 20, 50.5, 100, 1000, 5000.5, 10000]:
+        for f in [0.01, 0.2, 0.5, 0.9, 0.99, 1.0, 1.01, 1.1, 2, 5]:
+            xx = a * f
+            gamma.append([a, xx, float(special.gammainc(a, xx)), float(special.gammaincc(a, xx))])
+
+    exact = []
+    for x in COUNTS:
+        for c in LEVELS:
+            a = (1 - c) / 2
+            lo = 0.0 if x == 0 else float(stats.chi2.ppf(a, 2 * x) / 2)
+            hi = float(stats.chi2.ppf(c + a, 2 * x + 2) / 2)
+            exact.append([x, c, lo, hi])
+
+    byars = [[x, c, *byar(x, c)] for x in COUNTS for c in LEVELS]
+
+    wilson = []
+    cases = [(81, 263), (0, 10), (1, 10), (10, 10), (9, 10), (0, 1), (1, 1), (65, 100),
+             (1045, 5000), (0.445, 1), (1, 100000), (99999, 100000), (5, 7776456),
+             (3, 1000), (500, 1000)]
+    for x, n in cases:
+        for c in LEVELS:
+            lo, hi = proportion_confint(x, n, alpha=1 - c, method="wilson")
+            wilson.append([x, n, c, float(lo), float(hi)])
+
+    # DSRs over all 19 ESP2013 bands, some empty (methods.md s3).
+    esp = np.array([5000, 5500, 5500, 5500, 6000, 6000, 6500, 7000, 7000, 7000, 7000, 6500,
+                    6000, 5500, 5000, 4000, 2500, 1500, 1000], dtype=float)
+    rng = np.random.default_rng(20261126)
+    dsrs = []
+    for total in [0, 5, 9, 10, 11, 30, 91, 895, 20000]:
+        for c in LEVELS:
+            pops = rng.integers(2000, 90000, size=19).astype(float)
+            counts = np.zeros(19)
+            if total > 0:
+                w = rng.random(19)
+                w[[0, 1, 2, 18]] = 0.0  # empty young and oldest bands
+                counts = rng.multinomial(total, w / w.sum()).astype(float)
+            o = counts.sum()
+            entry = {"counts": counts.tolist(), "pops": pops.tolist(), "conf": c,
+                     "total_count": float(o)}
+            if o < 10:
+                entry.update(value=None, lower=None, upper=None)
+            else:
+                r = esp / pops
+                value = (counts * r).sum() / esp.sum()
+                var = (counts * r * r).sum() / esp.sum() ** 2
+                bl, bu = byar(o, c)
+                k = np.sqrt(var / o)
+                entry.update(value=float(value * 1e5),
+                             lower=float((value + k * (bl - o)) * 1e5),
+                             upper=float((value + k * (bu - o)) * 1e5))
+            dsrs.append(entry)
+
+    with open(out, "w") as f:
+        json.dump({"norm_ppf": norm, "chi2_ppf": chi2, "gamma_pq": gamma, "exact_poisson": exact,
+                   "byar": byars, "wilson": wilson, "dsr": dsrs}, f, indent=0)
+        f.write("\n")
+    print(f"wrote {out}: {len(norm)} normal, {len(chi2)} chi-square, {len(gamma)} gamma, "
+          f"{len(exact)} exact, {len(byars)} Byar, {len(wilson)} Wilson, {len(dsrs)} DSR cases")
+
+
+if __name__ == "__main__":
+    main()
