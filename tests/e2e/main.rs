@@ -6,6 +6,7 @@ mod cli;
 mod generate;
 mod ingest;
 mod places;
+mod sql;
 mod storage;
 mod worker;
 

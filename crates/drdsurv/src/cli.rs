@@ -80,6 +80,15 @@ enum Command {
         #[command(subcommand)]
         action: QuarantineCmd,
     },
+    /// Run one SQL query with every drdsurv function registered (no store tables yet) and
+    /// print the result.
+    Sql {
+        /// The query, e.g. "SELECT wilson_lower(81, 263, 0.95)".
+        query: String,
+        /// Output: table, csv or json.
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
     /// Run the main job on synthetic data. Today: generate the extracts; later issues add
     /// ingest, the national pipeline and the reports.
     Demo {
@@ -193,6 +202,17 @@ fn run(cli: Cli) -> Result<(), Failure> {
     }
     let mut stdout = std::io::stdout().lock();
     match cli.command {
+        Command::Sql { query, format } => {
+            let format = drd_engine::output::Format::parse(&format).ok_or_else(|| {
+                usage(format!(
+                    "unknown format '{format}': expected table, csv or json"
+                ))
+            })?;
+            let rt = runtime()?;
+            let ctx = drd_engine::new_context();
+            let batches = rt.block_on(drd_engine::output::run(&ctx, &query))?;
+            writeln!(stdout, "{}", drd_engine::output::render(&batches, format)?)?;
+        }
         Command::Generate { out, synth } => {
             let cfg = synth.config().map_err(|e| usage(e.to_string()))?;
             let m = generate(&cfg, &out)?;
