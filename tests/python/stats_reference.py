@@ -58,6 +58,21 @@ def main():
             xx = a * f
             gamma.append([a, xx, float(special.gammainc(a, xx)), float(special.gammaincc(a, xx))])
 
+    tq = []
+    for df in [1, 1.5, 2, 3, 4, 5, 9, 10, 29, 30, 99, 100, 999, 1000, 4999, 9999, 10000]:
+        for p in [1e-10, 0.0005, 0.001, 0.01, 0.025, 0.1, 0.3, 0.5, 0.7, 0.9, 0.975, 0.999, 0.9995]:
+            tq.append([p, df, float(stats.t.ppf(p, df))])
+    tc = []
+    for df in [1, 2, 5, 30, 1000, 10000]:
+        for t in [-50, -4, -2, -1, -0.1, 0, 0.5, 1.96, 3, 10]:
+            tc.append([t, df, float(stats.t.cdf(t, df))])
+    means = []
+    for (m, sd, n) in [(10.0, 2.0, 2), (10.0, 2.0, 5), (0.5, 0.1, 30), (123.4, 56.7, 1000),
+                       (-3.0, 1.5, 10000)]:
+        for c in LEVELS:
+            h = abs(float(stats.t.ppf((1 - c) / 2, n - 1))) * sd / np.sqrt(n)
+            means.append([m, sd, n, c, m - h, m + h])
+
     exact = []
     for x in COUNTS:
         for c in LEVELS:
@@ -108,7 +123,8 @@ def main():
 
     with open(out, "w") as f:
         json.dump({"norm_ppf": norm, "chi2_ppf": chi2, "gamma_pq": gamma, "exact_poisson": exact,
-                   "byar": byars, "wilson": wilson, "dsr": dsrs}, f, indent=0)
+                   "byar": byars, "wilson": wilson, "dsr": dsrs, "t_ppf": tq, "t_cdf": tc,
+                   "mean": means}, f, indent=0)
         f.write("\n")
     print(f"wrote {out}: {len(norm)} normal, {len(chi2)} chi-square, {len(gamma)} gamma, "
           f"{len(exact)} exact, {len(byars)} Byar, {len(wilson)} Wilson, {len(dsrs)} DSR cases")

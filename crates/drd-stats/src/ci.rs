@@ -144,3 +144,29 @@ pub fn isr(
     let scale = refvalue / expected;
     Ok((observed * scale, lim.scaled(scale)))
 }
+
+/// Mean with a t interval: mean ± |t_{(1−c)/2, n−1}| · sd/√n (methods.md §5); n ≥ 2.
+pub fn mean_ci(mean: f64, sd: f64, n: f64, conf: f64) -> Result<Interval, Error> {
+    const F: &str = "mean";
+    check_conf(F, conf)?;
+    if !(n.is_finite() && n >= 2.0) {
+        return Err(Error::BadArgument {
+            function: F,
+            argument: "n",
+            message: format!("needs at least 2 values for an interval, got {n}"),
+        });
+    }
+    if !(sd.is_finite() && sd >= 0.0 && mean.is_finite()) {
+        return Err(Error::BadArgument {
+            function: F,
+            argument: "sd",
+            message: format!("must be a finite standard deviation, got {sd}"),
+        });
+    }
+    let t = crate::dist::t_ppf((1.0 - conf) / 2.0, n - 1.0).abs();
+    let half = t * sd / n.sqrt();
+    Ok(Interval {
+        lower: Some(mean - half),
+        upper: Some(mean + half),
+    })
+}
