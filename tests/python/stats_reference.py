@@ -45,6 +45,7 @@ def main():
                      0.05, 0.1, 0.25, 0.4, 0.49, 0.5, 0.51, 0.6, 0.75, 0.9, 0.95, 0.975, 0.99,
                      0.999, 0.9995, 1 - 1e-10]))
     norm = [[p, float(stats.norm.ppf(p))] for p in ps]
+    rng_q = np.random.default_rng(7)
 
     chi2 = []
     for x in list(range(0, 101)) + list(range(101, 10001, 37)) + [10000]:
@@ -72,6 +73,34 @@ def main():
         for c in LEVELS:
             h = abs(float(stats.t.ppf((1 - c) / 2, n - 1))) * sd / np.sqrt(n)
             means.append([m, sd, n, c, m - h, m + h])
+
+    # Quantile groups: ranks from scipy.stats.rankdata(method='min'), percentiles from
+    # numpy.percentile (linear interpolation at (N-1)f, i.e. methods.md s8's (N-1)f + 1, 1-based).
+    groups = []
+    for size, nq in [(152, 10), (152, 5), (20, 4), (7, 5), (3, 5), (11, 3)]:
+        vals = np.round(rng_q.normal(50, 15, size), 1)
+        vals[::9] = vals[1]  # ties
+        for invert in [True, False]:
+            rank = stats.rankdata(-vals if invert else vals, method="min")
+            n = len(vals)
+            if n < nq:
+                q = [None] * n
+            else:
+                q = [max(1, int(np.floor((nq + 1) - np.ceil(((n + 1) - r) / (n / nq))))) for r in rank]
+            groups.append({"values": vals.tolist(), "nq": nq, "invert": invert, "groups": q})
+    quint = []
+    for size in [152, 9, 5, 4]:
+        vals = np.round(rng_q.gamma(4, 3, size), 2)
+        vals[::7] = vals[2]
+        bounds = [float(np.round(np.percentile(vals, f * 100), 10)) for f in [0.2, 0.4, 0.6, 0.8, 1.0]] if size >= 5 else None
+        for pol in ["low_is_good", "high_is_good"]:
+            if bounds is None:
+                cats = [None] * size
+            else:
+                cats = [next(i for i, b in enumerate(bounds, 1) if v <= b) for v in vals]
+                if pol == "high_is_good":
+                    cats = [6 - c for c in cats]
+            quint.append({"values": vals.tolist(), "polarity": pol, "quintiles": cats})
 
     exact = []
     for x in COUNTS:
@@ -124,7 +153,7 @@ def main():
     with open(out, "w") as f:
         json.dump({"norm_ppf": norm, "chi2_ppf": chi2, "gamma_pq": gamma, "exact_poisson": exact,
                    "byar": byars, "wilson": wilson, "dsr": dsrs, "t_ppf": tq, "t_cdf": tc,
-                   "mean": means}, f, indent=0)
+                   "mean": means, "phe_quantile": groups, "quintile": quint}, f, indent=0)
         f.write("\n")
     print(f"wrote {out}: {len(norm)} normal, {len(chi2)} chi-square, {len(gamma)} gamma, "
           f"{len(exact)} exact, {len(byars)} Byar, {len(wilson)} Wilson, {len(dsrs)} DSR cases")

@@ -18,6 +18,7 @@ pub mod ci;
 pub mod compare;
 pub mod dist;
 pub mod dsr;
+pub mod rank;
 
 /// Lower and upper limits; `None` where the method gives no limit (a negative Byar lower
 /// limit, a suppressed value).

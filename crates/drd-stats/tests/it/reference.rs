@@ -211,3 +211,53 @@ fn bad_arguments_name_the_function_and_argument() {
         "{e}"
     );
 }
+
+fn opt_vals(v: &Value) -> Vec<Option<f64>> {
+    v.as_array()
+        .expect("values")
+        .iter()
+        .map(Value::as_f64)
+        .collect()
+}
+
+/// PHE quantile groups and Fingertips quintiles against ranks from scipy and percentiles
+/// from numpy (ties included; too few values give NULL groups).
+#[test]
+fn quantile_groups_match_the_reference() {
+    use drd_stats::compare::Polarity;
+    use drd_stats::rank::{fingertips_quintile, phe_quantile};
+    let fx = fixture();
+    let mut n = 0;
+    for c in fx["phe_quantile"].as_array().expect("list") {
+        let got = phe_quantile(
+            &opt_vals(&c["values"]),
+            c["nq"].as_u64().expect("nq") as u32,
+            c["invert"].as_bool().expect("invert"),
+        )
+        .expect("valid");
+        let want: Vec<Option<u32>> = c["groups"]
+            .as_array()
+            .expect("groups")
+            .iter()
+            .map(|g| g.as_u64().map(|g| g as u32))
+            .collect();
+        assert_eq!(got, want, "{c}");
+        n += 1;
+    }
+    for c in fx["quintile"].as_array().expect("list") {
+        let pol = Polarity::parse("t", c["polarity"].as_str().expect("polarity")).expect("known");
+        let got = fingertips_quintile(&opt_vals(&c["values"]), pol);
+        let want: Vec<Option<u8>> = c["quintiles"]
+            .as_array()
+            .expect("quintiles")
+            .iter()
+            .map(|g| g.as_u64().map(|g| g as u8))
+            .collect();
+        assert_eq!(got, want, "{c}");
+        n += 1;
+    }
+    assert!(n >= 20, "{n} cases");
+    // A NULL value has no group and does not count towards N.
+    let got = phe_quantile(&[Some(3.0), None, Some(1.0), Some(2.0)], 3, true).expect("valid");
+    assert_eq!(got, vec![Some(1), None, Some(3), Some(2)]);
+}
