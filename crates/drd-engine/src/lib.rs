@@ -18,6 +18,7 @@
 use datafusion::prelude::SessionContext;
 
 pub mod output;
+pub mod udaf;
 pub mod udf;
 
 /// A session context with every drdsurv function registered.
@@ -31,5 +32,8 @@ pub fn new_context() -> SessionContext {
 pub fn register_functions(ctx: &SessionContext) {
     for f in udf::scalar_functions() {
         ctx.register_udf(f);
+    }
+    for f in udaf::aggregate_functions() {
+        ctx.register_udaf(f);
     }
 }

@@ -1,7 +1,8 @@
 //! A small runner for the sqllogictest files in `tests/slt` (the subset of the format we use):
 //! `query <types>` blocks with the SQL, `----` and the expected rows (values separated by one
 //! space, NULL as `NULL`, floats to 10 decimal places with trailing zeros cut), and
-//! `statement error <regex>` blocks whose SQL must fail with a message matching the regex.
+//! `statement ok` blocks that must succeed, and `statement error <regex>` blocks whose SQL must
+//! fail with a message matching the regex.
 
 use datafusion::arrow::array::{Array, Float64Array, RecordBatch};
 use datafusion::arrow::datatypes::DataType;
@@ -25,9 +26,14 @@ fn cell(batch: &RecordBatch, col: usize, row: usize) -> String {
     array_value_to_string(a, row).unwrap_or_else(|e| format!("<{e}>"))
 }
 
-/// A tiny regex: only `\(` / `\)` escapes and literal text (what our files use).
+/// A tiny regex: only `\(`, `\)`, `\[`, `\]` escapes and literal text (what our files use).
 fn matches(pattern: &str, message: &str) -> bool {
-    message.contains(&pattern.replace("\\(", "(").replace("\\)", ")"))
+    let literal = pattern
+        .replace("\\(", "(")
+        .replace("\\)", ")")
+        .replace("\\[", "[")
+        .replace("\\]", "]");
+    message.contains(&literal)
 }
 
 async fn run_file(path: &std::path::Path) -> (usize, Vec<String>) {
@@ -42,7 +48,17 @@ async fn run_file(path: &std::path::Path) -> (usize, Vec<String>) {
             .filter(|l| !l.trim_start().starts_with('#') && !l.trim().is_empty())
             .collect();
         let Some(head) = lines.first() else { continue };
-        if let Some(expect) = head.strip_prefix("statement error ") {
+        if *head == "statement ok" {
+            cases += 1;
+            let sql = lines[1..].join("\n");
+            let done = match ctx.sql(&sql).await {
+                Ok(df) => df.collect().await.map(|_| ()),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = done {
+                failures.push(format!("{sql}: failed: {e}"));
+            }
+        } else if let Some(expect) = head.strip_prefix("statement error ") {
             cases += 1;
             let sql = lines[1..].join("\n");
             let got = match ctx.sql(&sql).await {
