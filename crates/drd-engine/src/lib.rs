@@ -20,6 +20,7 @@ use datafusion::prelude::SessionContext;
 pub mod output;
 pub mod udaf;
 pub mod udf;
+pub mod udwf;
 
 /// A session context with every drdsurv function registered.
 pub fn new_context() -> SessionContext {
@@ -35,5 +36,8 @@ pub fn register_functions(ctx: &SessionContext) {
     }
     for f in udaf::aggregate_functions() {
         ctx.register_udaf(f);
+    }
+    for f in udwf::window_functions() {
+        ctx.register_udwf(f);
     }
 }
