@@ -34,7 +34,10 @@ pub fn register_functions(ctx: &SessionContext) {
     for f in udf::scalar_functions() {
         ctx.register_udf(f);
     }
-    for f in udaf::aggregate_functions() {
+    for f in udaf::aggregate_functions()
+        .into_iter()
+        .chain(udaf::mean_functions())
+    {
         ctx.register_udaf(f);
     }
     for f in udwf::window_functions() {

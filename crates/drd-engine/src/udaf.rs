@@ -300,3 +300,182 @@ pub fn aggregate_functions() -> Vec<AggregateUDF> {
     .map(AggregateUDF::from)
     .collect()
 }
+
+/// `mean_lower(x, conf)` and `mean_upper(x, conf)`: the t interval of the mean of x over a
+/// group (methods.md §5, drd-stats `mean_ci`). NULL values are skipped; fewer than two values
+/// give NULL.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct MeanFunction {
+    name: &'static str,
+    upper: bool,
+    signature: Signature,
+}
+
+impl AggregateUDFImpl for MeanFunction {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Float64)
+    }
+
+    fn coerce_types(&self, given: &[DataType]) -> Result<Vec<DataType>> {
+        if given.len() != 2 {
+            return plan_err!(
+                "{} takes (x, conf), got {} arguments",
+                self.name,
+                given.len()
+            );
+        }
+        for t in given {
+            if !(t.is_numeric() || *t == DataType::Null) {
+                return plan_err!("{}: every argument must be a number, got {t}", self.name);
+            }
+        }
+        Ok(vec![DataType::Float64; 2])
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs<'_>) -> Result<Vec<FieldRef>> {
+        Ok(["n", "mean", "m2", "conf"]
+            .iter()
+            .map(|n| {
+                Arc::new(Field::new(
+                    format!("{}[{n}]", args.name),
+                    DataType::Float64,
+                    true,
+                ))
+            })
+            .collect())
+    }
+
+    fn accumulator(&self, _args: AccumulatorArgs<'_>) -> Result<Box<dyn Accumulator>> {
+        Ok(Box::new(MeanAcc {
+            name: self.name,
+            upper: self.upper,
+            n: 0.0,
+            mean: 0.0,
+            m2: 0.0,
+            conf: None,
+        }))
+    }
+}
+
+/// Count, mean and sum of squared deviations, updated one value at a time (Welford) and
+/// merged by Chan's formula, so large groups lose no precision.
+#[derive(Debug)]
+struct MeanAcc {
+    name: &'static str,
+    upper: bool,
+    n: f64,
+    mean: f64,
+    m2: f64,
+    conf: Option<f64>,
+}
+
+impl MeanAcc {
+    fn merge(&mut self, n: f64, mean: f64, m2: f64) {
+        if n == 0.0 {
+            return;
+        }
+        let total = self.n + n;
+        let delta = mean - self.mean;
+        self.mean += delta * n / total;
+        self.m2 += m2 + delta * delta * self.n * n / total;
+        self.n = total;
+    }
+
+    fn set_conf(&mut self, c: f64) -> Result<()> {
+        match self.conf {
+            Some(a) if a != c => exec_err!(
+                "{}: argument 'conf' must be the same on every row of a group, got {a} and {c}",
+                self.name
+            ),
+            _ => {
+                self.conf = Some(c);
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Accumulator for MeanAcc {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let x = floats(&values[0])?;
+        let conf = floats(&values[1])?;
+        for r in 0..x.len() {
+            if conf.is_null(r) {
+                return exec_err!(
+                    "{}: argument 'conf' is NULL but a value is required",
+                    self.name
+                );
+            }
+            self.set_conf(conf.value(r))?;
+            if !x.is_null(r) {
+                self.merge(1.0, x.value(r), 0.0);
+            }
+        }
+        Ok(())
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        Ok(vec![
+            ScalarValue::Float64(Some(self.n)),
+            ScalarValue::Float64(Some(self.mean)),
+            ScalarValue::Float64(Some(self.m2)),
+            ScalarValue::Float64(self.conf),
+        ])
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        let cols: Vec<Float64Array> = states.iter().map(floats).collect::<Result<_>>()?;
+        for r in 0..cols[0].len() {
+            if !cols[3].is_null(r) {
+                self.set_conf(cols[3].value(r))?;
+            }
+            self.merge(cols[0].value(r), cols[1].value(r), cols[2].value(r));
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        if self.n < 2.0 {
+            return Ok(ScalarValue::Float64(None));
+        }
+        let sd = (self.m2 / (self.n - 1.0)).sqrt();
+        let ci = drd_stats::ci::mean_ci(self.mean, sd, self.n, self.conf.unwrap_or(0.95)).map_err(
+            |e| {
+                datafusion::error::DataFusionError::Execution(
+                    e.to_string().replacen("mean", self.name, 1),
+                )
+            },
+        )?;
+        Ok(ScalarValue::Float64(if self.upper {
+            ci.upper
+        } else {
+            ci.lower
+        }))
+    }
+
+    fn size(&self) -> usize {
+        size_of_val(self)
+    }
+}
+
+/// The mean-interval aggregates.
+pub fn mean_functions() -> Vec<AggregateUDF> {
+    [("mean_lower", false), ("mean_upper", true)]
+        .into_iter()
+        .map(|(name, upper)| {
+            AggregateUDF::from(MeanFunction {
+                name,
+                upper,
+                signature: Signature::user_defined(Volatility::Immutable),
+            })
+        })
+        .collect()
+}
