@@ -102,6 +102,23 @@ def main():
                     cats = [6 - c for c in cats]
             quint.append({"values": vals.tolist(), "polarity": pol, "quintiles": cats})
 
+    # Proportion funnel limits: the proportion x/n whose Wilson interval (statsmodels) just
+    # reaches the average p_bar, found with scipy.optimize.brentq; one-sided 97.5% and 99.9%,
+    # i.e. two-sided 95% and 99.8% Wilson intervals.
+    from scipy.optimize import brentq
+    funnel = []
+    for p_bar in [0.02, 0.1, 0.35, 0.5, 0.8]:
+        for n in [20, 100, 1000, 25000]:
+            for level, alpha in [(0.95, 0.05), (0.998, 0.002)]:
+                def wl(ph):
+                    return proportion_confint(ph * n, n, alpha=alpha, method="wilson")[0] - p_bar
+                def wu(ph):
+                    return proportion_confint(ph * n, n, alpha=alpha, method="wilson")[1] - p_bar
+                # No proportion up to 1 reaches p_bar: the limit is above 1 and is clipped to 1.
+                upper = brentq(wl, p_bar, 1.0, xtol=1e-15, rtol=1e-15) if wl(1.0) > 0 else 1.0
+                lower = brentq(wu, 0.0, p_bar, xtol=1e-15, rtol=1e-15) if wu(0.0) < 0 else 0.0
+                funnel.append([p_bar, n, level, lower, upper])
+
     exact = []
     for x in COUNTS:
         for c in LEVELS:
@@ -153,7 +170,8 @@ def main():
     with open(out, "w") as f:
         json.dump({"norm_ppf": norm, "chi2_ppf": chi2, "gamma_pq": gamma, "exact_poisson": exact,
                    "byar": byars, "wilson": wilson, "dsr": dsrs, "t_ppf": tq, "t_cdf": tc,
-                   "mean": means, "phe_quantile": groups, "quintile": quint}, f, indent=0)
+                   "mean": means, "phe_quantile": groups, "quintile": quint,
+                   "funnel_proportion": funnel}, f, indent=0)
         f.write("\n")
     print(f"wrote {out}: {len(norm)} normal, {len(chi2)} chi-square, {len(gamma)} gamma, "
           f"{len(exact)} exact, {len(byars)} Byar, {len(wilson)} Wilson, {len(dsrs)} DSR cases")

@@ -313,7 +313,43 @@ pub fn scalar_functions() -> Vec<ScalarUDF> {
         num("benchmark"),
         POLARITY,
     ];
+    const FUNNEL_P: &[Arg] = &[
+        num("p_bar"),
+        num("n"),
+        req("level"),
+        Arg {
+            name: "side",
+            kind: Kind::Text,
+            required: true,
+        },
+    ];
     let list = [
+        StatFunction::new(
+            "funnel_proportion_limit",
+            FUNNEL_P,
+            Eval::Num(|v| {
+                let upper = match v[3].text() {
+                    Some("upper") => true,
+                    Some("lower") => false,
+                    other => {
+                        return Err(StatError::BadArgument {
+                            function: "funnel_proportion_limit",
+                            argument: "side",
+                            message: format!(
+                                "must be 'lower' or 'upper', got '{}'",
+                                other.unwrap_or("")
+                            ),
+                        });
+                    }
+                };
+                match (v[0].num(), v[1].num()) {
+                    (Some(p), Some(n)) => {
+                        ci::funnel_proportion_limit(p, n, conf(v, 2), upper).map(Some)
+                    }
+                    _ => Ok(None),
+                }
+            }),
+        ),
         StatFunction::new(
             "wilson_lower",
             WILSON,

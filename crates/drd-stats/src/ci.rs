@@ -170,3 +170,44 @@ pub fn mean_ci(mean: f64, sd: f64, n: f64, conf: f64) -> Result<Interval, Error>
         upper: Some(mean + half),
     })
 }
+
+/// Funnel-plot control limit for a proportion (methods.md §7, PHE `sigma_adjustment`): the
+/// Wilson-based limit around the average proportion `p_bar` for a denominator `n`, at 95%
+/// (2 s.d., one-sided p = 0.975) or 99.8% (3 s.d., p = 0.999). Limits are clipped to 0–1.
+/// PHE clips upper limits at a hard-coded 100, which is 100% when the multiplier is 100 but no
+/// clip at all when it is 1; on the 0–1 scale of this function we clip at 1 (a proportion
+/// cannot exceed it), which matches PHE's percentage tables.
+pub fn funnel_proportion_limit(p_bar: f64, n: f64, level: f64, upper: bool) -> Result<f64, Error> {
+    const F: &str = "funnel_proportion_limit";
+    if !(p_bar.is_finite() && (0.0..=1.0).contains(&p_bar)) {
+        return Err(Error::BadArgument {
+            function: F,
+            argument: "p_bar",
+            message: format!("must be a proportion between 0 and 1, got {p_bar}"),
+        });
+    }
+    check_positive(F, "n", n)?;
+    let p = if level == 0.95 {
+        0.975
+    } else if level == 0.998 {
+        0.999
+    } else {
+        return Err(Error::BadArgument {
+            function: F,
+            argument: "level",
+            message: format!("must be 0.95 or 0.998, got {level}"),
+        });
+    };
+    let z = norm_ppf(p);
+    let z2 = z * z;
+    let first = p_bar * (n / z2 + 1.0);
+    let inner = (-8.0 * p_bar * (n / z2 + 1.0)).powi(2)
+        - 64.0
+            * (1.0 / z2 + 1.0 / n)
+            * p_bar
+            * (n * (p_bar * (n / z2 + 2.0) - 1.0) + z2 * (p_bar - 1.0));
+    let adj = inner.max(0.0).sqrt();
+    let sign = if upper { 1.0 } else { -1.0 };
+    let limit = (first + sign * adj / 8.0) / (1.0 / z2 + 1.0 / n) / n;
+    Ok(limit.clamp(0.0, 1.0))
+}
