@@ -1,3 +1,4 @@
 //! drd-stats integration tests (one binary): values against library routines.
 
+mod properties;
 mod reference;
