@@ -1,4 +1,5 @@
-//! drd-stats integration tests (one binary): values against library routines.
+//! drd-stats integration tests (one binary): values against library routines, and properties.
+#![allow(clippy::unwrap_used)]
 
 mod properties;
 mod reference;
