@@ -119,6 +119,26 @@ def main():
                 lower = brentq(wu, 0.0, p_bar, xtol=1e-15, rtol=1e-15) if wu(0.0) < 0 else 0.0
                 funnel.append([p_bar, n, level, lower, upper])
 
+    nb = []
+    for n in [0.5, 1, 2.5, 10, 100, 1000]:
+        for p in [0.001, 0.01, 0.1, 0.5, 0.9, 0.99]:
+            for q in [0.001, 0.05, 0.5, 0.9, 0.95, 0.99, 0.999]:
+                k = float(stats.nbinom.ppf(q, n, p))
+                # At a tie (CDF(k - 1) equal to q within rounding, e.g. the median of
+                # NB(100, 0.5), which is exactly 0.5) scipy's own rounding picks k or k - 1; both
+                # are right, so the fixture lists the other one too.
+                alt = k
+                if k > 0 and abs(stats.nbinom.cdf(k - 1, n, p) - q) <= 1e-12 * q:
+                    alt = k - 1
+                elif abs(stats.nbinom.cdf(k, n, p) - q) <= 1e-12 * q:
+                    alt = k + 1
+                nb.append([q, n, p, k, alt])
+    nbc = []
+    for n in [0.5, 2.5, 100]:
+        for p in [0.01, 0.3, 0.9]:
+            for k in [0, 1, 5, 50, 400, 10000]:
+                nbc.append([k, n, p, float(stats.nbinom.cdf(k, n, p))])
+
     exact = []
     for x in COUNTS:
         for c in LEVELS:
@@ -171,7 +191,7 @@ def main():
         json.dump({"norm_ppf": norm, "chi2_ppf": chi2, "gamma_pq": gamma, "exact_poisson": exact,
                    "byar": byars, "wilson": wilson, "dsr": dsrs, "t_ppf": tq, "t_cdf": tc,
                    "mean": means, "phe_quantile": groups, "quintile": quint,
-                   "funnel_proportion": funnel}, f, indent=0)
+                   "funnel_proportion": funnel, "nbinom_ppf": nb, "nbinom_cdf": nbc}, f, indent=0)
         f.write("\n")
     print(f"wrote {out}: {len(norm)} normal, {len(chi2)} chi-square, {len(gamma)} gamma, "
           f"{len(exact)} exact, {len(byars)} Byar, {len(wilson)} Wilson, {len(dsrs)} DSR cases")

@@ -351,3 +351,60 @@ pub fn t_ppf(p: f64, df: f64) -> f64 {
     }
     t
 }
+
+/// Negative binomial CDF: P(K ≤ k) for K failures before the `n`-th success with success
+/// probability `p` (scipy's `nbinom`), = I_p(n, k + 1).
+pub fn nbinom_cdf(k: f64, n: f64, p: f64) -> f64 {
+    if k.is_nan() || n.is_nan() || p.is_nan() || n <= 0.0 || !(0.0..=1.0).contains(&p) {
+        return f64::NAN;
+    }
+    if k < 0.0 {
+        return 0.0;
+    }
+    beta_inc(n, k.floor() + 1.0, p, 1.0 - p)
+}
+
+/// Negative binomial quantile: the smallest k with P(K ≤ k) ≥ q (scipy's `nbinom.ppf`).
+pub fn nbinom_ppf(q: f64, n: f64, p: f64) -> f64 {
+    if q.is_nan()
+        || n.is_nan()
+        || p.is_nan()
+        || n <= 0.0
+        || !(0.0..=1.0).contains(&q)
+        || !(0.0..=1.0).contains(&p)
+        || p == 0.0
+    {
+        return f64::NAN;
+    }
+    if q == 1.0 {
+        return if p == 1.0 { 0.0 } else { f64::INFINITY };
+    }
+    if p == 1.0 || q == 0.0 {
+        return 0.0;
+    }
+    // Start from the normal approximation, then step to the exact answer. A CDF within 1e-12
+    // (relative) of q counts as reaching it: when the true CDF equals q exactly (a tie, such as
+    // the median of a symmetric case) rounding must not push the answer one step up.
+    let q = q * (1.0 - 1e-12);
+    let mean = n * (1.0 - p) / p;
+    let sd = (n * (1.0 - p)).sqrt() / p;
+    let mut k = (mean + norm_ppf(q) * sd).floor().max(0.0);
+    while nbinom_cdf(k, n, p) < q {
+        // Far below: jump by a standard deviation at a time first.
+        let jump = (sd * 0.5).floor().max(1.0);
+        k += if nbinom_cdf(k + jump, n, p) < q {
+            jump
+        } else {
+            1.0
+        };
+    }
+    while k > 0.0 && nbinom_cdf(k - 1.0, n, p) >= q {
+        let jump = (sd * 0.5).floor().max(1.0);
+        k -= if k - jump > 0.0 && nbinom_cdf(k - jump, n, p) >= q {
+            jump
+        } else {
+            1.0
+        };
+    }
+    k
+}

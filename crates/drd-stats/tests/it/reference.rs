@@ -3,7 +3,7 @@
 //! 1e-9 for the methods built on them.
 
 use drd_stats::ci::{byar, exact_poisson, funnel_proportion_limit, mean_ci, wilson};
-use drd_stats::dist::{chi2_ppf, gamma_pq, norm_ppf, t_cdf, t_ppf};
+use drd_stats::dist::{chi2_ppf, gamma_pq, nbinom_cdf, nbinom_ppf, norm_ppf, t_cdf, t_ppf};
 use drd_stats::dsr::{Band, ESP2013, dsr};
 use serde_json::Value;
 
@@ -108,6 +108,28 @@ fn distribution_functions_match_scipy_to_1e12() {
     check_all("t_cdf", fx["t_cdf"].as_array().expect("list"), 1e-12, |r| {
         vec![(Some(t_cdf(f(&r[0]), f(&r[1]))), of(&r[2]))]
     });
+    // Quantiles of a discrete distribution: equal, not close.
+    check_all(
+        "nbinom_ppf",
+        fx["nbinom_ppf"].as_array().expect("list"),
+        0.0,
+        // At an exact tie the fixture also lists the other right answer (r[4]).
+        |r| {
+            let got = nbinom_ppf(f(&r[0]), f(&r[1]), f(&r[2]));
+            let want = if got == f(&r[4]) {
+                of(&r[4])
+            } else {
+                of(&r[3])
+            };
+            vec![(Some(got), want)]
+        },
+    );
+    check_all(
+        "nbinom_cdf",
+        fx["nbinom_cdf"].as_array().expect("list"),
+        1e-12,
+        |r| vec![(Some(nbinom_cdf(f(&r[0]), f(&r[1]), f(&r[2]))), of(&r[3]))],
+    );
 }
 
 #[test]
