@@ -139,6 +139,15 @@ def main():
             for k in [0, 1, 5, 50, 400, 10000]:
                 nbc.append([k, n, p, float(stats.nbinom.cdf(k, n, p))])
 
+    # Poisson funnel means (methods.md s7): the mean m with poisson.cdf(E, m) = p (high side) or
+    # poisson.sf(E - 1, m) = p (low side), by scipy.optimize.brentq on scipy.stats.poisson.
+    pfun = []
+    for e in [1, 2, 5, 9, 10, 25, 100, 1000, 5000]:
+        for level, p in [(0.95, 0.025), (0.998, 0.001)]:
+            hi = brentq(lambda m: stats.poisson.cdf(e, m) - p, 1e-9, 10 * e + 100, xtol=1e-13, rtol=1e-15)
+            lo = brentq(lambda m: stats.poisson.sf(e - 1, m) - p, 1e-12, 10 * e + 100, xtol=1e-13, rtol=1e-15)
+            pfun.append([e, level, e * e / hi, e * e / lo])
+
     exact = []
     for x in COUNTS:
         for c in LEVELS:
@@ -191,7 +200,8 @@ def main():
         json.dump({"norm_ppf": norm, "chi2_ppf": chi2, "gamma_pq": gamma, "exact_poisson": exact,
                    "byar": byars, "wilson": wilson, "dsr": dsrs, "t_ppf": tq, "t_cdf": tc,
                    "mean": means, "phe_quantile": groups, "quintile": quint,
-                   "funnel_proportion": funnel, "nbinom_ppf": nb, "nbinom_cdf": nbc}, f, indent=0)
+                   "funnel_proportion": funnel, "nbinom_ppf": nb, "nbinom_cdf": nbc,
+                   "funnel_poisson": pfun}, f, indent=0)
         f.write("\n")
     print(f"wrote {out}: {len(norm)} normal, {len(chi2)} chi-square, {len(gamma)} gamma, "
           f"{len(exact)} exact, {len(byars)} Byar, {len(wilson)} Wilson, {len(dsrs)} DSR cases")

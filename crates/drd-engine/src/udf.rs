@@ -291,6 +291,19 @@ fn polarity(
     Polarity::parse(function, v.get(i).and_then(Val::text).unwrap_or(""))
 }
 
+/// `'upper'` → true, `'lower'` → false.
+fn side(function: &'static str, s: Option<&str>) -> std::result::Result<bool, StatError> {
+    match s {
+        Some("upper") => Ok(true),
+        Some("lower") => Ok(false),
+        other => Err(StatError::BadArgument {
+            function,
+            argument: "side",
+            message: format!("must be 'lower' or 'upper', got '{}'", other.unwrap_or("")),
+        }),
+    }
+}
+
 /// Every scalar function (issue 4, "SQL functions").
 pub fn scalar_functions() -> Vec<ScalarUDF> {
     const WILSON: &[Arg] = &[num("x"), num("n"), req("conf")];
@@ -323,25 +336,32 @@ pub fn scalar_functions() -> Vec<ScalarUDF> {
             required: true,
         },
     ];
+    const FUNNEL_E: &[Arg] = &[
+        num("expected"),
+        req("level"),
+        Arg {
+            name: "side",
+            kind: Kind::Text,
+            required: true,
+        },
+    ];
     let list = [
+        StatFunction::new(
+            "funnel_poisson_limit",
+            FUNNEL_E,
+            Eval::Num(|v| {
+                let upper = side("funnel_poisson_limit", v[2].text())?;
+                match v[0].num() {
+                    Some(e) => ci::funnel_poisson_limit(e, conf(v, 1), upper).map(Some),
+                    None => Ok(None),
+                }
+            }),
+        ),
         StatFunction::new(
             "funnel_proportion_limit",
             FUNNEL_P,
             Eval::Num(|v| {
-                let upper = match v[3].text() {
-                    Some("upper") => true,
-                    Some("lower") => false,
-                    other => {
-                        return Err(StatError::BadArgument {
-                            function: "funnel_proportion_limit",
-                            argument: "side",
-                            message: format!(
-                                "must be 'lower' or 'upper', got '{}'",
-                                other.unwrap_or("")
-                            ),
-                        });
-                    }
-                };
+                let upper = side("funnel_proportion_limit", v[3].text())?;
                 match (v[0].num(), v[1].num()) {
                     (Some(p), Some(n)) => {
                         ci::funnel_proportion_limit(p, n, conf(v, 2), upper).map(Some)

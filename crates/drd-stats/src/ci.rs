@@ -211,3 +211,60 @@ pub fn funnel_proportion_limit(p_bar: f64, n: f64, level: f64, upper: bool) -> R
     let limit = (first + sign * adj / 8.0) / (1.0 / z2 + 1.0 / n) / n;
     Ok(limit.clamp(0.0, 1.0))
 }
+
+/// P(K ≤ k | mean m) for a Poisson count, by the iterative sum (k is floored, as scipy does).
+fn poisson_cdf(k: f64, m: f64) -> f64 {
+    if k < 0.0 {
+        return 0.0;
+    }
+    crate::dist::gamma_pq(k.floor() + 1.0, m).1
+}
+
+/// PHE `poisson_funnel` (methods.md §7): the Poisson mean m at which an observed count `obs`
+/// sits at tail probability `p`, by bisection on v in (0, 1) with m = (1 + obs)·v/(1 − v),
+/// starting at v = 0.5 with step 0.5 halved each time. `high`: P(K ≤ obs | m) = p; otherwise
+/// P(K ≥ obs | m) = p.
+///
+/// Deviation: PHE stops once the step is at most 1e-7, which leaves the mean up to 5e-5 off
+/// (relative) when obs is 1 and m is small (v near 0); we halve on to 1e-16, so the limit is the
+/// root itself (checked against scipy brentq to 1e-9).
+pub fn poisson_funnel_mean(obs: f64, p: f64, high: bool) -> f64 {
+    let mut v = 0.5;
+    let mut step = 0.5;
+    while step > 1e-16 {
+        let m = (1.0 + obs) * v / (1.0 - v);
+        let prob = if high {
+            poisson_cdf(obs, m)
+        } else {
+            1.0 - poisson_cdf(obs - 1.0, m)
+        };
+        // P(K ≤ obs) falls as m grows; P(K ≥ obs) rises.
+        let go_up = if high { prob > p } else { prob < p };
+        step /= 2.0;
+        v += if go_up { step } else { -step };
+    }
+    (1.0 + obs) * v / (1.0 - v)
+}
+
+/// Poisson funnel count limit around an expected count (methods.md §8 method 6, the same
+/// bisection as §7): at expected E the ratio limits are E/m, with m from
+/// [`poisson_funnel_mean`] (upper tail for the lower limit), so the count limits are E²/m.
+/// Divide by E for a ratio, or by the denominator for a rate. `level` is 0.95 (tail 0.025) or
+/// 0.998 (tail 0.001).
+pub fn funnel_poisson_limit(expected: f64, level: f64, upper: bool) -> Result<f64, Error> {
+    const F: &str = "funnel_poisson_limit";
+    check_positive(F, "expected", expected)?;
+    let p = if level == 0.95 {
+        0.025
+    } else if level == 0.998 {
+        0.001
+    } else {
+        return Err(Error::BadArgument {
+            function: F,
+            argument: "level",
+            message: format!("must be 0.95 or 0.998, got {level}"),
+        });
+    };
+    let m = poisson_funnel_mean(expected, p, !upper);
+    Ok(expected * expected / m)
+}
