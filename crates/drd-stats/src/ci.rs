@@ -268,3 +268,15 @@ pub fn funnel_poisson_limit(expected: f64, level: f64, upper: bool) -> Result<f6
     let m = poisson_funnel_mean(expected, p, !upper);
     Ok(expected * expected / m)
 }
+
+/// Indirectly standardised rate (methods.md §4): O/E × ref_rate with the O/E limits scaled the
+/// same way, ref_rate = Σx_ref/Σn_ref × multiplier.
+pub fn isr_rate(
+    observed: f64,
+    expected: f64,
+    conf: f64,
+    ref_rate: f64,
+) -> Result<(f64, Interval), Error> {
+    check_positive("isr_rate", "ref_rate", ref_rate)?;
+    isr(observed, expected, conf, ref_rate)
+}
