@@ -8,9 +8,10 @@ pub fn z_for(conf: f64) -> f64 {
     norm_ppf(conf + (1.0 - conf) / 2.0)
 }
 
-/// A confidence level must lie in (0, 1]; 1 is allowed where methods.md gives its result.
+/// A confidence level must lie in (0, 1) (issue 4); only the Wilson interval gives a result
+/// for 1 (methods.md §1) and checks for it before calling this.
 pub(crate) fn check_conf(function: &'static str, conf: f64) -> Result<(), Error> {
-    if conf.is_finite() && conf > 0.0 && conf <= 1.0 {
+    if conf.is_finite() && conf > 0.0 && conf < 1.0 {
         Ok(())
     } else {
         Err(Error::BadArgument {
@@ -51,7 +52,9 @@ pub fn wilson(x: f64, n: f64, conf: f64) -> Result<Interval, Error> {
     const F: &str = "wilson";
     check_count(F, "x", x)?;
     check_positive(F, "n", n)?;
-    check_conf(F, conf)?;
+    if conf != 1.0 {
+        check_conf(F, conf)?;
+    }
     if x > n {
         return Err(Error::BadArgument {
             function: F,
@@ -279,4 +282,52 @@ pub fn isr_rate(
 ) -> Result<(f64, Interval), Error> {
     check_positive("isr_rate", "ref_rate", ref_rate)?;
     isr(observed, expected, conf, ref_rate)
+}
+
+/// Funnel significance of a proportion x/n against the average `p_bar` (methods.md §7), tested
+/// in PHE's order: below the 99.8% lower limit, below the 95% one, above the 99.8% upper
+/// limit, above the 95% one, otherwise not significant.
+pub fn proportion_funnel_significance(x: f64, n: f64, p_bar: f64) -> Result<&'static str, Error> {
+    let v = x / n;
+    let lim = |level, upper| funnel_proportion_limit(p_bar, n, level, upper);
+    Ok(if v < lim(0.998, false)? {
+        "Low (0.001)"
+    } else if v < lim(0.95, false)? {
+        "Low (0.025)"
+    } else if v > lim(0.998, true)? {
+        "High (0.001)"
+    } else if v > lim(0.95, true)? {
+        "High (0.025)"
+    } else {
+        "Not significant"
+    })
+}
+
+/// Funnel significance of an observed count against its expected count or derived denominator
+/// `denominator` and a `reference` ratio or rate (methods.md §7 `funnel_ratio_significance`):
+/// the count's limits (exact below 10, Byar from 10; a zero count has a lower limit of 0)
+/// divided by the denominator, at 99.8% then 95%; a lower limit above the reference is High, an
+/// upper limit below it Low. The labels follow the proportion funnels' wording (an assumption:
+/// methods.md does not give PHE's strings for ratios).
+pub fn ratio_funnel_significance(
+    observed: f64,
+    denominator: f64,
+    reference: f64,
+) -> Result<&'static str, Error> {
+    check_positive("ratio_funnel_significance", "denominator", denominator)?;
+    for (level, high, low) in [
+        (0.998, "High (0.001)", "Low (0.001)"),
+        (0.95, "High (0.025)", "Low (0.025)"),
+    ] {
+        let ci = count_limits(observed, level)?;
+        let lower = ci.lower.unwrap_or(0.0) / denominator;
+        let upper = ci.upper.unwrap_or(f64::INFINITY) / denominator;
+        if lower > reference {
+            return Ok(high);
+        }
+        if upper < reference {
+            return Ok(low);
+        }
+    }
+    Ok("Not significant")
 }

@@ -69,3 +69,46 @@ proptest! {
         }
     }
 }
+
+/// The significance labels follow from limits already checked against scipy/statsmodels: a
+/// value just outside each limit gets that limit's label, just inside the next one.
+#[test]
+fn funnel_significance_labels_follow_the_limits() {
+    use drd_stats::ci::{
+        funnel_proportion_limit, proportion_funnel_significance, ratio_funnel_significance,
+    };
+    let (p_bar, n) = (0.2, 400.0);
+    let l998 = funnel_proportion_limit(p_bar, n, 0.998, false).unwrap();
+    let l95 = funnel_proportion_limit(p_bar, n, 0.95, false).unwrap();
+    let u95 = funnel_proportion_limit(p_bar, n, 0.95, true).unwrap();
+    let u998 = funnel_proportion_limit(p_bar, n, 0.998, true).unwrap();
+    let label = |v: f64| proportion_funnel_significance(v * n, n, p_bar).unwrap();
+    assert_eq!(label(l998 - 1e-6), "Low (0.001)");
+    assert_eq!(label(l998 + 1e-6), "Low (0.025)");
+    assert_eq!(label(l95 + 1e-6), "Not significant");
+    assert_eq!(label(u95 + 1e-6), "High (0.025)");
+    assert_eq!(label(u998 + 1e-6), "High (0.001)");
+    // Ratios: 30 observed against 12 expected is far above 1; 2 against 12 far below; 11
+    // against 12 is not significant; 0 against 1 cannot be Low (its upper limit is 3.69).
+    assert_eq!(
+        ratio_funnel_significance(30.0, 12.0, 1.0).unwrap(),
+        "High (0.001)"
+    );
+    assert_eq!(
+        ratio_funnel_significance(2.0, 12.0, 1.0).unwrap(),
+        "Low (0.001)"
+    );
+    assert_eq!(
+        ratio_funnel_significance(11.0, 12.0, 1.0).unwrap(),
+        "Not significant"
+    );
+    assert_eq!(
+        ratio_funnel_significance(0.0, 1.0, 1.0).unwrap(),
+        "Not significant"
+    );
+    // 18 against 10: the 95% lower limit (Byar, 10.67) is above 10 but the 99.8% one is not.
+    assert_eq!(
+        ratio_funnel_significance(18.0, 10.0, 1.0).unwrap(),
+        "High (0.025)"
+    );
+}
