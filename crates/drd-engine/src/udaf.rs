@@ -20,6 +20,16 @@ use datafusion::logical_expr::{
 };
 use drd_stats::dsr::{Band, ESP2013, dsr};
 
+/// Every argument coerced to Float64; anything that is not a number is a planning error.
+fn all_numbers(name: &str, given: &[DataType]) -> Result<Vec<DataType>> {
+    for t in given {
+        if !(t.is_numeric() || *t == DataType::Null) {
+            return plan_err!("{name}: every argument must be a number, got {t}");
+        }
+    }
+    Ok(vec![DataType::Float64; given.len()])
+}
+
 /// Which number a DSR aggregate returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Part {
@@ -83,12 +93,7 @@ impl AggregateUDFImpl for DsrFunction {
                 given.len()
             );
         }
-        for t in given {
-            if !(t.is_numeric() || *t == DataType::Null) {
-                return plan_err!("{}: every argument must be a number, got {t}", self.name);
-            }
-        }
-        Ok(vec![DataType::Float64; given.len()])
+        all_numbers(self.name, given)
     }
 
     fn state_fields(&self, args: StateFieldsArgs<'_>) -> Result<Vec<FieldRef>> {
@@ -332,12 +337,7 @@ impl AggregateUDFImpl for MeanFunction {
                 given.len()
             );
         }
-        for t in given {
-            if !(t.is_numeric() || *t == DataType::Null) {
-                return plan_err!("{}: every argument must be a number, got {t}", self.name);
-            }
-        }
-        Ok(vec![DataType::Float64; 2])
+        all_numbers(self.name, given)
     }
 
     fn state_fields(&self, args: StateFieldsArgs<'_>) -> Result<Vec<FieldRef>> {

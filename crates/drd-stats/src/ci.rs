@@ -174,6 +174,22 @@ pub fn mean_ci(mean: f64, sd: f64, n: f64, conf: f64) -> Result<Interval, Error>
     })
 }
 
+/// The one-sided tail of a funnel level (methods.md §7): 0.95 is 2 s.d. (0.025), 0.998 is
+/// 3 s.d. (0.001); nothing else is a funnel level.
+fn funnel_tail(function: &'static str, level: f64) -> Result<f64, Error> {
+    if level == 0.95 {
+        Ok(0.025)
+    } else if level == 0.998 {
+        Ok(0.001)
+    } else {
+        Err(Error::BadArgument {
+            function,
+            argument: "level",
+            message: format!("must be 0.95 or 0.998, got {level}"),
+        })
+    }
+}
+
 /// Funnel-plot control limit for a proportion (methods.md §7, PHE `sigma_adjustment`): the
 /// Wilson-based limit around the average proportion `p_bar` for a denominator `n`, at 95%
 /// (2 s.d., one-sided p = 0.975) or 99.8% (3 s.d., p = 0.999). Limits are clipped to 0–1.
@@ -190,18 +206,7 @@ pub fn funnel_proportion_limit(p_bar: f64, n: f64, level: f64, upper: bool) -> R
         });
     }
     check_positive(F, "n", n)?;
-    let p = if level == 0.95 {
-        0.975
-    } else if level == 0.998 {
-        0.999
-    } else {
-        return Err(Error::BadArgument {
-            function: F,
-            argument: "level",
-            message: format!("must be 0.95 or 0.998, got {level}"),
-        });
-    };
-    let z = norm_ppf(p);
+    let z = norm_ppf(1.0 - funnel_tail(F, level)?);
     let z2 = z * z;
     let first = p_bar * (n / z2 + 1.0);
     let inner = (-8.0 * p_bar * (n / z2 + 1.0)).powi(2)
@@ -257,17 +262,7 @@ pub fn poisson_funnel_mean(obs: f64, p: f64, high: bool) -> f64 {
 pub fn funnel_poisson_limit(expected: f64, level: f64, upper: bool) -> Result<f64, Error> {
     const F: &str = "funnel_poisson_limit";
     check_positive(F, "expected", expected)?;
-    let p = if level == 0.95 {
-        0.025
-    } else if level == 0.998 {
-        0.001
-    } else {
-        return Err(Error::BadArgument {
-            function: F,
-            argument: "level",
-            message: format!("must be 0.95 or 0.998, got {level}"),
-        });
-    };
+    let p = funnel_tail(F, level)?;
     let m = poisson_funnel_mean(expected, p, !upper);
     Ok(expected * expected / m)
 }
