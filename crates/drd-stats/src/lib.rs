@@ -14,8 +14,10 @@
 //! assert!((ci.lower.unwrap() - 0.2553).abs() < 1e-4); // Newcombe (1998), example
 //! ```
 
+pub mod alerts;
 pub mod ci;
 pub mod compare;
+pub mod disclosure;
 pub mod dist;
 pub mod dsr;
 pub mod rank;

@@ -1,5 +1,6 @@
 //! drd-stats integration tests (one binary): values against library routines, and properties.
 #![allow(clippy::unwrap_used)]
 
+mod alerts;
 mod properties;
 mod reference;
