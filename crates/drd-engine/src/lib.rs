@@ -17,6 +17,8 @@
 
 use datafusion::prelude::SessionContext;
 
+pub mod alerts;
+pub mod disclosure;
 pub mod output;
 pub mod udaf;
 pub mod udf;
@@ -40,7 +42,14 @@ pub fn register_functions(ctx: &SessionContext) {
     {
         ctx.register_udaf(f);
     }
-    for f in udwf::window_functions() {
+    for f in udwf::window_functions()
+        .into_iter()
+        .chain(alerts::alert_functions())
+    {
         ctx.register_udwf(f);
     }
+    for f in disclosure::disclosure_functions() {
+        ctx.register_udf(f);
+    }
+    ctx.register_udaf(disclosure::ckm_count());
 }

@@ -569,6 +569,78 @@ pub fn secondary(table: &MarginTable, threshold: u64) -> Result<SecondaryResult,
     })
 }
 
+impl Policy {
+    /// Applies the policy to one table with margins (cells as [`MarginTable`] stores them).
+    /// `cell_keys` gives each cell's cell key for [`Policy::Ckm`] (ignored otherwise; a cell
+    /// without one is suppressed). Under [`Policy::Secondary`] the primary threshold is raised
+    /// to the floor every policy keeps: counts 1–7 are never published, whatever the
+    /// configured threshold. National tables are published as they are.
+    pub fn control_table(
+        &self,
+        table: &MarginTable,
+        cell_keys: Option<&[u8]>,
+        scope: Scope,
+    ) -> Result<Vec<Disclosed>, Error> {
+        if scope == Scope::National {
+            return Ok(table.cells.iter().map(|&c| Disclosed::shown(c)).collect());
+        }
+        Ok(match self {
+            Policy::NhsDigital => table.cells.iter().map(|&c| nhs_digital(c, scope)).collect(),
+            Policy::Ckm(pt) => table
+                .cells
+                .iter()
+                .enumerate()
+                .map(|(i, &c)| match cell_keys.and_then(|k| k.get(i)) {
+                    Some(&key) => ckm(c, key, pt, scope),
+                    None => Disclosed {
+                        count: None,
+                        derived_visible: false,
+                    },
+                })
+                .collect(),
+            Policy::Secondary { threshold } => {
+                let s = secondary(table, (*threshold).max(SMALL_COUNT_MAX + 1))?;
+                table
+                    .cells
+                    .iter()
+                    .zip(&s.suppressed)
+                    .map(|(&c, &hidden)| {
+                        if hidden {
+                            Disclosed {
+                                count: None,
+                                derived_visible: false,
+                            }
+                        } else {
+                            Disclosed::shown(c)
+                        }
+                    })
+                    .collect()
+            }
+        })
+    }
+
+    /// Applies a cell-by-cell policy to one count (a value outside any table). Under
+    /// [`Policy::Secondary`] a lone count has no margins to protect, so only its primary rule
+    /// (with the 1–7 floor) applies.
+    pub fn control_count(&self, count: u64, cell_key: u8, scope: Scope) -> Disclosed {
+        match (self, scope) {
+            (_, Scope::National) => Disclosed::shown(count),
+            (Policy::NhsDigital, _) => nhs_digital(count, scope),
+            (Policy::Ckm(pt), _) => ckm(count, cell_key, pt, scope),
+            (Policy::Secondary { threshold }, _) => {
+                if count > 0 && count < (*threshold).max(SMALL_COUNT_MAX + 1) {
+                    Disclosed {
+                        count: None,
+                        derived_visible: false,
+                    }
+                } else {
+                    Disclosed::shown(count)
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

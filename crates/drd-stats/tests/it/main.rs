@@ -2,5 +2,6 @@
 #![allow(clippy::unwrap_used)]
 
 mod alerts;
+mod disclosure;
 mod properties;
 mod reference;
