@@ -5,7 +5,10 @@
 #   - moto[server]: a real S3-compatible server the storage and worker tests start on a free
 #     loopback port (moto_server);
 #   - scipy and statsmodels: the reference values drd-stats is checked against, regenerated
-#     here before the tests (tests/python/stats_reference.py).
+#     here before the tests (tests/python/stats_reference.py, alarm_rate_reference.py), and
+#     scipy's linprog for the attack on secondary suppression;
+#   - R with the `surveillance` package (Debian r-base-core, r-cran-surveillance): the
+#     reference for the alert methods, regenerated here (tests/r/alerts_reference.R).
 # Safe to run again and again; CI (.ci/run) calls this same script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +23,14 @@ if ! python3 -c "import pandas, openpyxl, pyarrow, deltalake, moto.server, flask
   python3 -m pip install --quiet --disable-pip-version-check pandas openpyxl pyarrow deltalake 'moto[server]' scipy statsmodels
 fi
 
+if ! Rscript -e 'suppressMessages(library(surveillance))' >/dev/null 2>&1; then
+  echo "tests/run.sh: installing R and r-cran-surveillance (apt-get)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends r-base-core r-cran-surveillance >/dev/null
+fi
+
 python3 tests/python/stats_reference.py crates/drd-stats/tests/fixtures/reference.json
+python3 tests/python/alarm_rate_reference.py crates/drd-stats/tests/fixtures/alarm_rate.json
+Rscript tests/r/alerts_reference.R crates/drd-stats/tests/fixtures/alerts_reference.json
 
 cargo test --workspace --all-targets "$@"
 cargo test --workspace --doc "$@"
