@@ -84,7 +84,13 @@ impl WindowUDFImpl for AlertFunction {
             let opt: Vec<String> = names
                 .iter()
                 .enumerate()
-                .map(|(i, n)| if i < required { n.to_string() } else { format!("[{n}]") })
+                .map(|(i, n)| {
+                    if i < required {
+                        n.to_string()
+                    } else {
+                        format!("[{n}]")
+                    }
+                })
                 .collect();
             return plan_err!(
                 "{} takes (count, {}), got {} arguments",
@@ -157,7 +163,9 @@ impl AlertEvaluator {
 
 fn whole(name: &str, arg: &str, v: f64, min: f64, max: f64) -> Result<usize> {
     if v.fract() != 0.0 || v < min || v > max {
-        return exec_err!("{name}: argument '{arg}' must be a whole number from {min} to {max}, got {v}");
+        return exec_err!(
+            "{name}: argument '{arg}' must be a whole number from {min} to {max}, got {v}"
+        );
     }
     Ok(v as usize)
 }
@@ -170,7 +178,11 @@ impl PartitionEvaluator for AlertEvaluator {
         let series: Vec<Option<f64>> = (0..num_rows)
             .map(|i| (!counts.is_null(i)).then(|| counts.value(i)))
             .collect();
-        if let Some(bad) = series.iter().flatten().find(|c| !(c.is_finite() && **c >= 0.0)) {
+        if let Some(bad) = series
+            .iter()
+            .flatten()
+            .find(|c| !(c.is_finite() && **c >= 0.0))
+        {
             return exec_err!("{name}: argument 'count' must be 0 or more, got {bad}");
         }
         let to_err = |e: drd_stats::Error| DataFusionError::Execution(e.to_string());

@@ -74,7 +74,11 @@ impl ScalarUDFImpl for DisclosureFunction {
             Which::RecordKey => ("pseudonym", vec![DataType::Utf8]),
         };
         if given.len() != want.len() {
-            return plan_err!("{} takes ({args}), got {} arguments", self.name, given.len());
+            return plan_err!(
+                "{} takes ({args}), got {} arguments",
+                self.name,
+                given.len()
+            );
         }
         Ok(want)
     }
@@ -86,9 +90,9 @@ impl ScalarUDFImpl for DisclosureFunction {
         let out: ArrayRef = match self.which {
             Which::RecordKey => {
                 let p = arrays[0].as_string::<i32>();
-                Arc::new(Int32Array::from_iter(
-                    (0..n).map(|i| (!p.is_null(i)).then(|| i32::from(record_key(p.value(i))))),
-                ))
+                Arc::new(Int32Array::from_iter((0..n).map(|i| {
+                    (!p.is_null(i)).then(|| i32::from(record_key(p.value(i))))
+                })))
             }
             Which::Count | Which::Value => {
                 let off = usize::from(self.which == Which::Value);
@@ -109,7 +113,9 @@ impl ScalarUDFImpl for DisclosureFunction {
                 }
                 if self.which == Which::Count {
                     Arc::new(Int64Array::from_iter(
-                        controlled.iter().map(|d| d.and_then(|d| d.count).map(|c| c as i64)),
+                        controlled
+                            .iter()
+                            .map(|d| d.and_then(|d| d.count).map(|c| c as i64)),
                     ))
                 } else {
                     let values = cast(&arrays[0], &DataType::Float64)?;
@@ -173,7 +179,13 @@ impl AggregateUDFImpl for CkmCount {
     fn state_fields(&self, args: StateFieldsArgs<'_>) -> Result<Vec<FieldRef>> {
         Ok(["n", "key_sum"]
             .iter()
-            .map(|n| Arc::new(Field::new(format!("{}[{n}]", args.name), DataType::UInt64, true)))
+            .map(|n| {
+                Arc::new(Field::new(
+                    format!("{}[{n}]", args.name),
+                    DataType::UInt64,
+                    true,
+                ))
+            })
             .collect())
     }
 

@@ -721,6 +721,7 @@ fn least_squares(a: &[Vec<f64>], b: &[f64]) -> Option<LeastSquares> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -195,17 +195,27 @@ fn farrington_flexible_matches_r_surveillance() {
 /// within 4 weeks.
 #[test]
 fn ears_c2_alarm_rate_matches_its_exact_probability() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/alarm_rate.json");
-    let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("alarm_rate.json")).unwrap();
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/alarm_rate.json"
+    );
+    let doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("alarm_rate.json")).unwrap();
     let cfg = EarsConfig {
         baseline: doc["baseline"].as_u64().unwrap() as usize,
         min_sigma: 0.0,
         alpha: doc["alpha"].as_f64(),
     };
-    let to_series = |v: &Value| -> Vec<Option<f64>> { v.as_array().unwrap().iter().map(Value::as_f64).collect() };
+    let to_series = |v: &Value| -> Vec<Option<f64>> {
+        v.as_array().unwrap().iter().map(Value::as_f64).collect()
+    };
     let (mut alarms, mut points) = (0usize, 0usize);
     for s in doc["null_series"].as_array().unwrap() {
-        for sig in ears(&to_series(s), Ears::C2, cfg).unwrap().into_iter().flatten() {
+        for sig in ears(&to_series(s), Ears::C2, cfg)
+            .unwrap()
+            .into_iter()
+            .flatten()
+        {
             points += 1;
             alarms += usize::from(sig.alarm == Some(true));
         }
@@ -214,7 +224,11 @@ fn ears_c2_alarm_rate_matches_its_exact_probability() {
     let p = doc["false_alarm_probability"].as_f64().unwrap();
     let rate = alarms as f64 / points as f64;
     let se = (p * (1.0 - p) / points as f64).sqrt();
-    assert!((rate - p).abs() <= 3.0 * se, "false-alarm rate {rate:.5}, exact {p:.5} ± {:.5}", 3.0 * se);
+    assert!(
+        (rate - p).abs() <= 3.0 * se,
+        "false-alarm rate {rate:.5}, exact {p:.5} ± {:.5}",
+        3.0 * se
+    );
 
     let step = doc["step_week"].as_u64().unwrap() as usize;
     let p1 = doc["first_week_detection_probability"].as_f64().unwrap();
@@ -225,9 +239,16 @@ fn ears_c2_alarm_rate_matches_its_exact_probability() {
         series_n += 1;
         first_week += usize::from(alarm_at(step));
         let delay = (step..step + 4).position(alarm_at);
-        assert!(delay.is_some(), "a series did not alarm within 4 weeks of the step");
+        assert!(
+            delay.is_some(),
+            "a series did not alarm within 4 weeks of the step"
+        );
     }
     let rate1 = first_week as f64 / series_n as f64;
     let se1 = (p1 * (1.0 - p1) / series_n as f64).sqrt();
-    assert!((rate1 - p1).abs() <= 3.0 * se1, "first-week detection {rate1:.4}, exact {p1:.4} ± {:.4}", 3.0 * se1);
+    assert!(
+        (rate1 - p1).abs() <= 3.0 * se1,
+        "first-week detection {rate1:.4}, exact {p1:.4} ± {:.4}",
+        3.0 * se1
+    );
 }

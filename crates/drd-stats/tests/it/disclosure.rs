@@ -42,7 +42,10 @@ fn random_table(rng: &mut Rng) -> Vec<Vec<u64>> {
 }
 
 fn json_bools(v: &[bool]) -> String {
-    let s: Vec<&str> = v.iter().map(|b| if *b { "true" } else { "false" }).collect();
+    let s: Vec<&str> = v
+        .iter()
+        .map(|b| if *b { "true" } else { "false" })
+        .collect();
     format!("[{}]", s.join(","))
 }
 
@@ -71,7 +74,10 @@ fn secondary_suppression_survives_the_linear_programming_attack() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("tables.json");
     std::fs::write(&path, format!(r#"{{"tables":[{}]}}"#, tables.join(","))).unwrap();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/python/suppression_attack.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/python/suppression_attack.py"
+    );
     let out = std::process::Command::new("python3")
         .arg(script)
         .arg(&path)
@@ -80,7 +86,10 @@ fn secondary_suppression_survives_the_linear_programming_attack() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     eprintln!("{stdout}");
-    assert!(out.status.success(), "the attack recovered cells or failed:\n{stdout}\n{stderr}");
+    assert!(
+        out.status.success(),
+        "the attack recovered cells or failed:\n{stdout}\n{stderr}"
+    );
     assert!(stdout.contains("\"failures\": 0"), "{stdout}");
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -94,7 +103,9 @@ fn records(rng: &mut Rng) -> Vec<Vec<String>> {
                 1 => 5 + rng.below(10),
                 _ => 15 + rng.below(200),
             };
-            (0..n).map(|i| format!("pseudonym-{a}-{i}-{}", rng.next())).collect()
+            (0..n)
+                .map(|i| format!("pseudonym-{a}-{i}-{}", rng.next()))
+                .collect()
         })
         .collect()
 }
@@ -106,7 +117,10 @@ fn cell_key_tables_do_not_difference_to_a_small_count() {
     let areas = records(&mut rng);
     let cell = |recs: &[&String]| -> (u64, Option<u64>) {
         let key = cell_key(recs.iter().map(|p| record_key(p)));
-        (recs.len() as u64, ckm(recs.len() as u64, key, &pt, Scope::SubNational).count)
+        (
+            recs.len() as u64,
+            ckm(recs.len() as u64, key, &pt, Scope::SubNational).count,
+        )
     };
     let all: Vec<&String> = areas.iter().flatten().collect();
     let (_, total_all) = cell(&all);
@@ -141,7 +155,10 @@ fn cell_key_tables_do_not_difference_to_a_small_count() {
             p != Some(n)
         })
         .count();
-    assert!(perturbed > 30, "only {perturbed} of 152 cells were perturbed");
+    assert!(
+        perturbed > 30,
+        "only {perturbed} of 152 cells were perturbed"
+    );
 }
 
 #[test]
