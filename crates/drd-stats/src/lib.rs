@@ -4,7 +4,9 @@
 //! `docs/methods.md` is the specification; each function names the section it implements.
 //! [`dist`] holds the distribution functions (normal, incomplete gamma, chi-square), [`ci`]
 //! the intervals for proportions, counts, rates and ratios, [`dsr`] directly standardised
-//! rates with Dobson limits, and [`compare`] the benchmark comparison. Every function returns
+//! rates with Dobson limits, and [`compare`] the benchmark comparison. [`disclosure`] holds
+//! the disclosure-control policies (domain.md §5) and [`alerts`] the aberration-detection
+//! methods for drug alerts (domain.md §6). Every function returns
 //! an [`Interval`] or a value, or an [`Error`] naming the function and the bad argument.
 //! `drd-engine` (a later crate) registers these as SQL functions; this crate knows nothing of
 //! DataFusion.
