@@ -1,0 +1,16 @@
+//! drdsurv pipelines: what runs, when, and for which periods.
+//!
+//! - [`spec`]: a pipeline file in `pipelines/` (TOML): name, cron schedule and time zone,
+//!   period grain, lookback, model selection, retry, deadline and concurrency.
+//! - [`schedule`]: the next fire time of a cron schedule in its time zone (croner, DST-aware),
+//!   behind a [`schedule::Clock`] so tests inject the time, and the catch-up rule: fires
+//!   missed while the scheduler was down are coalesced into one backfill.
+//!
+//! Running the models (DataFusion SQL, the run ledger) builds on `drd-engine`; this crate only
+//! decides what to run.
+
+pub mod schedule;
+pub mod spec;
+
+pub use schedule::{Clock, FixedClock, Schedule, SystemClock};
+pub use spec::{PeriodRule, PipelineSpec, Retry, SpecError};
