@@ -19,6 +19,7 @@ use datafusion::prelude::SessionContext;
 
 pub mod alerts;
 pub mod disclosure;
+pub mod models;
 pub mod output;
 pub mod udaf;
 pub mod udf;
