@@ -245,6 +245,10 @@ fn ears_c2_alarm_rate_matches_its_exact_probability() {
         );
     }
     let rate1 = first_week as f64 / series_n as f64;
+    eprintln!(
+        "C2 false-alarm rate {rate:.5} over {points} points (exact {p:.5}, nominal {}); first-week detection {rate1:.4} (exact {p1:.4})",
+        cfg.alpha.unwrap_or(0.001)
+    );
     let se1 = (p1 * (1.0 - p1) / series_n as f64).sqrt();
     assert!(
         (rate1 - p1).abs() <= 3.0 * se1,
