@@ -473,13 +473,25 @@ fn topological_order(models: &BTreeMap<String, Model>) -> Result<Vec<String>, Mo
             *d = m.depends_on.len();
         }
     }
-    let mut ready: BTreeSet<&str> = indegree
+    // Ready models run layer by layer, then by name, so the order is stable and readable.
+    let key = |n: &str| {
+        let layer = models.get(n).map_or("", |m| m.layer.as_str());
+        (
+            LAYERS
+                .iter()
+                .position(|l| *l == layer)
+                .unwrap_or(LAYERS.len()),
+            n.to_string(),
+        )
+    };
+    let mut ready: BTreeSet<(usize, String)> = indegree
         .iter()
         .filter(|(_, d)| **d == 0)
-        .map(|(k, _)| *k)
+        .map(|(k, _)| key(k))
         .collect();
     let mut order = Vec::with_capacity(models.len());
-    while let Some(n) = ready.pop_first() {
+    while let Some((_, n)) = ready.pop_first() {
+        let n = n.as_str();
         order.push(n.to_string());
         for m in models.values() {
             if m.depends_on.iter().any(|d| d == n)
@@ -487,7 +499,7 @@ fn topological_order(models: &BTreeMap<String, Model>) -> Result<Vec<String>, Mo
             {
                 *d -= 1;
                 if *d == 0 {
-                    ready.insert(m.name.as_str());
+                    ready.insert(key(&m.name));
                 }
             }
         }

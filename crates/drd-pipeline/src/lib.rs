@@ -6,9 +6,11 @@
 //!   behind a [`schedule::Clock`] so tests inject the time, and the catch-up rule: fires
 //!   missed while the scheduler was down are coalesced into one backfill.
 //!
-//! Running the models (DataFusion SQL, the run ledger) builds on `drd-engine`; this crate only
-//! decides what to run.
+//! - [`run`]: runs a pipeline's models for a period on `drd-engine`, writes stored models as
+//!   new Delta versions under `marts/`, runs their data tests, and commits the run to the
+//!   ledger (`runs/`), through which readers resolve every mart.
 
+pub mod run;
 pub mod schedule;
 pub mod spec;
 

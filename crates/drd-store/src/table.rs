@@ -339,3 +339,82 @@ impl Appender {
         })
     }
 }
+
+impl Store {
+    /// Writes `batches` as a new version of a whole table (created if needed), replacing what
+    /// the newest version held, schema included. Earlier versions stay readable until vacuumed, so a reader
+    /// pinned to a version (the run ledger's) is not disturbed. Returns the new version.
+    pub async fn overwrite(
+        &self,
+        rel: &str,
+        schema: &SchemaRef,
+        batches: Vec<RecordBatch>,
+        metadata: HashMap<String, serde_json::Value>,
+    ) -> Result<i64> {
+        // The schema is the new version's: a model's columns may change between runs.
+        let table = match self.open_table(rel).await? {
+            Some(t) => t,
+            None => self.ensure_table(rel, schema).await?,
+        };
+        let name = self.table_location(rel).to_string();
+        let props = CommitProperties::default()
+            .with_metadata(metadata)
+            .with_max_retries(50);
+        let t = table
+            .write(batches)
+            .with_save_mode(SaveMode::Overwrite)
+            .with_schema_mode(deltalake::operations::write::SchemaMode::Overwrite)
+            .with_writer_properties(writer_properties())
+            .with_commit_properties(props)
+            .await
+            .map_err(delta(&name))?;
+        t.version().map(|v| v as i64).ok_or_else(|| Error::Delta {
+            table: name,
+            source: Box::new(DeltaTableError::Generic("no version after a write".into())),
+        })
+    }
+
+    /// A table at a given version (`None` when the table does not exist).
+    pub async fn open_table_at(&self, rel: &str, version: i64) -> Result<Option<DeltaTable>> {
+        if self.open_table(rel).await?.is_none() {
+            return Ok(None);
+        }
+        let name = self.table_location(rel).to_string();
+        let mut t = self.builder(rel)?.build().map_err(delta(&name))?;
+        t.load_version(version.max(0) as u64)
+            .await
+            .map_err(delta(&name))?;
+        Ok(Some(t))
+    }
+
+    /// The submitters that have a table of `kind` for `source` (sorted).
+    pub async fn submitters(
+        &self,
+        kind: crate::TableKind,
+        source: drd_model::Source,
+    ) -> Result<Vec<String>> {
+        let os = self.object_store()?;
+        let prefix = object_store::path::Path::from(format!(
+            "{}/{}",
+            kind.as_str(),
+            drd_model::Coded::code(source)
+        ));
+        let listing = match os.list_with_delimiter(Some(&prefix)).await {
+            Ok(l) => l,
+            Err(object_store::Error::NotFound { .. }) => return Ok(Vec::new()),
+            Err(e) => {
+                return Err(Error::ObjectStore {
+                    location: prefix.to_string(),
+                    source: e,
+                });
+            }
+        };
+        let mut out: Vec<String> = listing
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename().map(str::to_string))
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+}

@@ -2,5 +2,6 @@
 //! catch-up after downtime, and the shipped pipeline files.
 #![allow(clippy::unwrap_used)]
 
+mod run;
 mod schedule;
 mod spec;

@@ -1,0 +1,541 @@
+//! Running models for a period, and the run ledger (`runs/`) that makes a run atomic.
+//!
+//! Delta commits are atomic per table only. A run therefore writes each stored model as a new
+//! version of `marts/<model>/` and, only when every model and every blocking test has passed,
+//! appends one `committed` row to the ledger naming the version of every output. Readers
+//! ([`register_committed_marts`]) resolve marts through the last committed run, never through
+//! the newest table version: a run that fails, or is killed between two model commits, leaves
+//! what readers see exactly as it was. A failed run is recorded too (status `failed`, with
+//! its error), so `drdsurv runs` shows it; readers ignore it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType};
+use chrono::{DateTime, Utc};
+use datafusion::datasource::MemTable;
+use datafusion::prelude::SessionContext;
+use drd_engine::models::{Materialisation, Project, Severity};
+use drd_model::Source;
+use drd_model::period::Period;
+use drd_store::{Store, TableKind};
+use serde::Serialize;
+
+/// The ledger table.
+pub const RUNS_TABLE: &str = "runs";
+
+/// Why a run could not be carried out or recorded (a model or test failure is not an error:
+/// it is a run with status `failed`).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] drd_store::Error),
+    /// DataFusion failed outside a model (registering tables).
+    #[error("{0}")]
+    Engine(String),
+}
+
+/// One model's outcome.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ModelResult {
+    /// Model.
+    pub model: String,
+    /// `ok` or `error`.
+    pub status: String,
+    /// Rows produced.
+    pub rows: u64,
+    /// The Delta version written (stored models).
+    pub version: Option<i64>,
+    /// Seconds taken.
+    pub seconds: f64,
+}
+
+/// One data test's outcome.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TestResult {
+    /// Model.
+    pub model: String,
+    /// Test label.
+    pub test: String,
+    /// `warn` or `error`.
+    pub severity: String,
+    /// Whether a failure stops the run.
+    pub blocking: bool,
+    /// Failing rows.
+    pub failures: u64,
+    /// Up to five failing rows, as JSON.
+    pub sample: Vec<String>,
+}
+
+/// A run as the ledger records it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RunRecord {
+    /// Run id.
+    pub run_id: String,
+    /// Pipeline.
+    pub pipeline: String,
+    /// Period label.
+    pub period: String,
+    /// `committed` or `failed`.
+    pub status: String,
+    /// Start.
+    pub started_at: DateTime<Utc>,
+    /// End.
+    pub finished_at: DateTime<Utc>,
+    /// Per model.
+    pub models: Vec<ModelResult>,
+    /// Per test.
+    pub tests: Vec<TestResult>,
+    /// Versions of the input tables (`sources/<source>/<submitter>` → version).
+    pub inputs: BTreeMap<String, i64>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+impl RunRecord {
+    /// The version of every stored output.
+    pub fn outputs(&self) -> BTreeMap<String, i64> {
+        self.models
+            .iter()
+            .filter_map(|m| m.version.map(|v| (m.model.clone(), v)))
+            .collect()
+    }
+}
+
+fn ledger_schema() -> SchemaRef {
+    let ts = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    Arc::new(Schema::new(vec![
+        Field::new("run_id", DataType::Utf8, false),
+        Field::new("pipeline", DataType::Utf8, false),
+        Field::new("period", DataType::Utf8, false),
+        Field::new("status", DataType::Utf8, false),
+        Field::new("started_at", ts.clone(), false),
+        Field::new("finished_at", ts, false),
+        Field::new("models", DataType::Utf8, false),
+        Field::new("tests", DataType::Utf8, false),
+        Field::new("inputs", DataType::Utf8, false),
+        Field::new("error", DataType::Utf8, true),
+    ]))
+}
+
+/// Where a test can stop the process on purpose (`DRDSURV_FAULT=after_model:<model>`): the
+/// atomicity tests kill a run between two model commits with it.
+fn fault_after(model: &str) {
+    if let Ok(f) = std::env::var("DRDSURV_FAULT")
+        && f.strip_prefix("after_model:") == Some(model)
+    {
+        eprintln!("DRDSURV_FAULT: stopping after model {model}");
+        std::process::exit(86);
+    }
+}
+
+/// Registers every submitter's source table, and `sources_<source>` as their union (an empty
+/// table of the source's schema when no submitter has one). Returns the input versions.
+pub async fn register_sources(
+    store: &Store,
+    ctx: &SessionContext,
+) -> Result<BTreeMap<String, i64>, RunError> {
+    let engine = |e: datafusion::error::DataFusionError| RunError::Engine(e.to_string());
+    let mut inputs = BTreeMap::new();
+    for source in [Source::Coroner, Source::Top, Source::Nsp] {
+        let code = drd_model::Coded::code(source);
+        let subs = store.submitters(TableKind::Sources, source).await?;
+        let names = store
+            .register_tables(ctx, TableKind::Sources, source, &subs)
+            .await?;
+        for s in &subs {
+            let rel = drd_store::table_path(TableKind::Sources, source, s);
+            if let Some(info) = store.table_info(&rel).await? {
+                inputs.insert(rel, info.version as i64);
+            }
+        }
+        let union = format!("sources_{code}");
+        if names.is_empty() {
+            let schema = drd_model::schema::source_schema(source);
+            let empty = MemTable::try_new(schema, vec![vec![]]).map_err(engine)?;
+            ctx.register_table(union.as_str(), Arc::new(empty))
+                .map_err(engine)?;
+        } else {
+            let sql = names
+                .iter()
+                .map(|n| format!("SELECT * FROM {n}"))
+                .collect::<Vec<_>>()
+                .join(" UNION ALL BY NAME ");
+            let view = ctx.sql(&sql).await.map_err(engine)?.into_view();
+            ctx.register_table(union.as_str(), view).map_err(engine)?;
+        }
+    }
+    Ok(inputs)
+}
+
+/// Registers `run_params(period, period_start, period_end)`: one row describing the period
+/// the run computes, for models to join.
+async fn register_params(ctx: &SessionContext, period: Period) -> Result<(), RunError> {
+    let sql = format!(
+        "CREATE OR REPLACE TABLE run_params AS SELECT '{period}' AS period, DATE '{}' AS period_start, DATE '{}' AS period_end",
+        period.start(),
+        period.end()
+    );
+    ctx.sql(&sql)
+        .await
+        .map_err(|e| RunError::Engine(e.to_string()))?
+        .collect()
+        .await
+        .map_err(|e| RunError::Engine(e.to_string()))?;
+    Ok(())
+}
+
+/// Runs `models` (in the order given) for `period`, then commits the run to the ledger if
+/// every model succeeded and no blocking test failed. Returns the ledger row.
+pub async fn run_models(
+    store: &Store,
+    project: &Project,
+    models: &[String],
+    pipeline: &str,
+    period: Period,
+    run_id: &str,
+) -> Result<RunRecord, RunError> {
+    let started_at = Utc::now();
+    let ctx = drd_engine::new_context();
+    let inputs = register_sources(store, &ctx).await?;
+    register_params(&ctx, period).await?;
+    let mut record = RunRecord {
+        run_id: run_id.to_string(),
+        pipeline: pipeline.to_string(),
+        period: period.to_string(),
+        status: "failed".into(),
+        started_at,
+        finished_at: started_at,
+        models: Vec::new(),
+        tests: Vec::new(),
+        inputs,
+        error: None,
+    };
+    let span = tracing::info_span!("run", run_id, pipeline, period = %period);
+    let _g = span.enter();
+    for name in models {
+        let Some(model) = project.models.get(name) else {
+            record.error = Some(format!("model '{name}' is not in the project"));
+            break;
+        };
+        let t0 = Instant::now();
+        let mspan = tracing::info_span!("model", model = %name);
+        let _m = mspan.enter();
+        match run_one(store, &ctx, model, run_id).await {
+            Ok((rows, version)) => record.models.push(ModelResult {
+                model: name.clone(),
+                status: "ok".into(),
+                rows,
+                version,
+                seconds: t0.elapsed().as_secs_f64(),
+            }),
+            Err(e) => {
+                record.models.push(ModelResult {
+                    model: name.clone(),
+                    status: "error".into(),
+                    rows: 0,
+                    version: None,
+                    seconds: t0.elapsed().as_secs_f64(),
+                });
+                record.error = Some(format!("model {name}: {e}"));
+                break;
+            }
+        }
+        let mut blocked = None;
+        for test in &model.config.tests {
+            let sql = test.failing_rows_sql(name);
+            let rows = match ctx.sql(&sql).await {
+                Ok(df) => df.collect().await,
+                Err(e) => Err(e),
+            };
+            let batches = match rows {
+                Ok(b) => b,
+                Err(e) => {
+                    record.error = Some(format!(
+                        "test {} of {name} could not run: {e}",
+                        test.label()
+                    ));
+                    blocked = Some(());
+                    break;
+                }
+            };
+            let failures: usize = batches.iter().map(RecordBatch::num_rows).sum();
+            let result = TestResult {
+                model: name.clone(),
+                test: test.label(),
+                severity: match test.severity {
+                    Severity::Warn => "warn".into(),
+                    Severity::Error => "error".into(),
+                },
+                blocking: test.blocking,
+                failures: failures as u64,
+                sample: sample_rows(&batches, 5),
+            };
+            if failures > 0 {
+                tracing::warn!(test = %result.test, failures, "data test failed");
+                if test.blocking {
+                    record.error = Some(format!(
+                        "blocking test {} of {name} failed on {failures} rows",
+                        result.test
+                    ));
+                    blocked = Some(());
+                }
+            }
+            record.tests.push(result);
+            if blocked.is_some() {
+                break;
+            }
+        }
+        if blocked.is_some() {
+            break;
+        }
+        fault_after(name);
+    }
+    if record.error.is_none() {
+        record.status = "committed".into();
+    }
+    record.finished_at = Utc::now();
+    append_ledger(store, &record).await?;
+    Ok(record)
+}
+
+/// Runs one model: stored models become a new version of `marts/<model>/`; every model is
+/// registered in the context under its name for the models after it.
+async fn run_one(
+    store: &Store,
+    ctx: &SessionContext,
+    model: &drd_engine::models::Model,
+    run_id: &str,
+) -> Result<(u64, Option<i64>), String> {
+    let df = ctx.sql(&model.sql).await.map_err(|e| e.to_string())?;
+    let planned: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+    let batches = df.collect().await.map_err(|e| e.to_string())?;
+    // Delta stores strings as plain Utf8: view types are cast before writing, and the
+    // batches' own schema (it can differ from the plan's in nullability) is the truth.
+    let batches: Vec<RecordBatch> = batches
+        .into_iter()
+        .map(|b| plain_strings(&b))
+        .collect::<Result<_, String>>()?;
+    let schema = batches
+        .first()
+        .map_or_else(|| plain_schema(&planned), RecordBatch::schema);
+    let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
+    let version = match model.config.materialisation {
+        Materialisation::View => None,
+        Materialisation::Table | Materialisation::OverwriteByPeriod => {
+            let meta = HashMap::from([(
+                "drdsurv.run_id".to_string(),
+                serde_json::Value::from(run_id),
+            )]);
+            let v = store
+                .overwrite(
+                    &format!("marts/{}", model.name),
+                    &schema,
+                    batches.clone(),
+                    meta,
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            Some(v)
+        }
+    };
+    let mem = MemTable::try_new(schema, vec![batches]).map_err(|e| e.to_string())?;
+    ctx.deregister_table(model.name.as_str())
+        .map_err(|e| e.to_string())?;
+    ctx.register_table(model.name.as_str(), Arc::new(mem))
+        .map_err(|e| e.to_string())?;
+    Ok((rows, version))
+}
+
+fn plain_type(t: &DataType) -> DataType {
+    match t {
+        DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
+        DataType::BinaryView | DataType::LargeBinary => DataType::Binary,
+        other => other.clone(),
+    }
+}
+
+fn plain_schema(s: &SchemaRef) -> SchemaRef {
+    Arc::new(Schema::new(
+        s.fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_data_type(plain_type(f.data_type())))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+fn plain_strings(b: &RecordBatch) -> Result<RecordBatch, String> {
+    let schema = plain_schema(&b.schema());
+    let cols = b
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(c, f)| arrow::compute::cast(c, f.data_type()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    RecordBatch::try_new(schema, cols).map_err(|e| e.to_string())
+}
+
+fn sample_rows(batches: &[RecordBatch], n: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for b in batches {
+        let mut buf = Vec::new();
+        let mut w = arrow::json::LineDelimitedWriter::new(&mut buf);
+        let take = b.slice(0, b.num_rows().min(n - out.len()));
+        if w.write(&take).is_ok() && w.finish().is_ok() {
+            out.extend(String::from_utf8_lossy(&buf).lines().map(str::to_string));
+        }
+        if out.len() >= n {
+            break;
+        }
+    }
+    out
+}
+
+async fn append_ledger(store: &Store, r: &RunRecord) -> Result<(), RunError> {
+    let json = |v: &dyn erased::Json| v.to_json();
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(vec![r.run_id.clone()])),
+        Arc::new(StringArray::from(vec![r.pipeline.clone()])),
+        Arc::new(StringArray::from(vec![r.period.clone()])),
+        Arc::new(StringArray::from(vec![r.status.clone()])),
+        Arc::new(
+            TimestampMicrosecondArray::from(vec![r.started_at.timestamp_micros()])
+                .with_timezone("UTC"),
+        ),
+        Arc::new(
+            TimestampMicrosecondArray::from(vec![r.finished_at.timestamp_micros()])
+                .with_timezone("UTC"),
+        ),
+        Arc::new(StringArray::from(vec![json(&r.models)])),
+        Arc::new(StringArray::from(vec![json(&r.tests)])),
+        Arc::new(StringArray::from(vec![json(&r.inputs)])),
+        Arc::new(StringArray::from(vec![r.error.clone()])),
+    ];
+    let batch =
+        RecordBatch::try_new(ledger_schema(), cols).map_err(|e| RunError::Engine(e.to_string()))?;
+    let mut app = store
+        .appender(RUNS_TABLE, &ledger_schema(), None, HashMap::new())
+        .await?;
+    app.write(batch).await?;
+    app.commit().await?;
+    Ok(())
+}
+
+mod erased {
+    /// Serialises anything the ledger stores as JSON text.
+    pub trait Json {
+        fn to_json(&self) -> String;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn to_json(&self) -> String {
+            serde_json::to_string(self).unwrap_or_else(|e| format!("\"unserialisable: {e}\""))
+        }
+    }
+}
+
+/// A ledger row read back: what readers need.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LedgerRow {
+    /// Run id.
+    pub run_id: String,
+    /// Pipeline.
+    pub pipeline: String,
+    /// Period.
+    pub period: String,
+    /// Status.
+    pub status: String,
+    /// End time.
+    pub finished_at: DateTime<Utc>,
+    /// Output versions (model → version).
+    pub outputs: BTreeMap<String, i64>,
+    /// Error, if failed.
+    pub error: Option<String>,
+}
+
+/// Every ledger row, oldest first.
+pub async fn read_ledger(store: &Store) -> Result<Vec<LedgerRow>, RunError> {
+    let Some(t) = store.table(RUNS_TABLE).await? else {
+        return Ok(Vec::new());
+    };
+    let ctx = SessionContext::new();
+    t.update_datafusion_session(&ctx.state())
+        .map_err(|e| RunError::Engine(e.to_string()))?;
+    let provider = t
+        .table_provider()
+        .await
+        .map_err(|e| RunError::Engine(e.to_string()))?;
+    ctx.register_table("runs", provider)
+        .map_err(|e| RunError::Engine(e.to_string()))?;
+    let batches = Store::sql(&ctx, "SELECT run_id, pipeline, period, status, finished_at, models, error FROM runs ORDER BY finished_at, run_id").await?;
+    let mut out = Vec::new();
+    for b in &batches {
+        let s = |i: usize| -> Result<StringArray, RunError> {
+            let c = arrow::compute::cast(b.column(i), &DataType::Utf8)
+                .map_err(|e| RunError::Engine(e.to_string()))?;
+            Ok(c.as_string::<i32>().clone())
+        };
+        let (id, pipe, per, st, models, err) = (s(0)?, s(1)?, s(2)?, s(3)?, s(5)?, s(6)?);
+        let fin = b.column(4).as_primitive::<TimestampMicrosecondType>();
+        for r in 0..b.num_rows() {
+            let results: Vec<serde_json::Value> =
+                serde_json::from_str(models.value(r)).unwrap_or_default();
+            let outputs = results
+                .iter()
+                .filter_map(|m| Some((m["model"].as_str()?.to_string(), m["version"].as_i64()?)))
+                .collect();
+            out.push(LedgerRow {
+                run_id: id.value(r).to_string(),
+                pipeline: pipe.value(r).to_string(),
+                period: per.value(r).to_string(),
+                status: st.value(r).to_string(),
+                finished_at: DateTime::from_timestamp_micros(fin.value(r)).unwrap_or_default(),
+                outputs,
+                error: (!err.is_null(r)).then(|| err.value(r).to_string()),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The version of every mart as the committed runs leave it: for each model, the version
+/// named by the last committed run that wrote it.
+pub async fn committed_outputs(store: &Store) -> Result<BTreeMap<String, (i64, String)>, RunError> {
+    let mut out = BTreeMap::new();
+    for row in read_ledger(store).await? {
+        if row.status == "committed" {
+            for (m, v) in row.outputs {
+                out.insert(m, (v, row.run_id.clone()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Registers every mart in `ctx` under its model name, at the version the committed runs
+/// name. A version no committed run names is never read.
+pub async fn register_committed_marts(
+    store: &Store,
+    ctx: &SessionContext,
+) -> Result<Vec<String>, RunError> {
+    let mut names = Vec::new();
+    for (model, (version, _run)) in committed_outputs(store).await? {
+        let rel = format!("marts/{model}");
+        let Some(t) = store.open_table_at(&rel, version).await? else {
+            continue;
+        };
+        t.update_datafusion_session(&ctx.state())
+            .map_err(|e| RunError::Engine(e.to_string()))?;
+        let provider = t
+            .table_provider()
+            .await
+            .map_err(|e| RunError::Engine(e.to_string()))?;
+        ctx.register_table(model.as_str(), provider)
+            .map_err(|e| RunError::Engine(e.to_string()))?;
+        names.push(model);
+    }
+    Ok(names)
+}
