@@ -5,6 +5,7 @@
 mod cli;
 mod generate;
 mod ingest;
+mod pipeline;
 mod places;
 mod sql;
 mod storage;

@@ -132,8 +132,10 @@ fn fault_after(model: &str) {
     }
 }
 
-/// Registers every submitter's source table, and `sources_<source>` as their union (an empty
-/// table of the source's schema when no submitter has one). Returns the input versions.
+/// Registers every submitter's source table, `sources_<source>` as their union (an empty
+/// table of the source's schema when no submitter has one), and `current_<source>` as its
+/// current view (latest revision per key, withdrawn cases removed: drd-store's
+/// `current_view_sql`). Returns the input versions.
 pub async fn register_sources(
     store: &Store,
     ctx: &SessionContext,
@@ -167,6 +169,14 @@ pub async fn register_sources(
             let view = ctx.sql(&sql).await.map_err(engine)?.into_view();
             ctx.register_table(union.as_str(), view).map_err(engine)?;
         }
+        // The current view (formats.md), defined once in drd-store and used by staging.
+        let current = ctx
+            .sql(&drd_store::current_view_sql(source, &union))
+            .await
+            .map_err(engine)?
+            .into_view();
+        ctx.register_table(format!("current_{code}").as_str(), current)
+            .map_err(engine)?;
     }
     Ok(inputs)
 }

@@ -89,6 +89,39 @@ enum Command {
         #[arg(long, default_value = "table")]
         format: String,
     },
+    /// Run a pipeline's models for one period (plus its lookback periods) or a range of
+    /// periods (a backfill). Prints one JSON ledger row per run; exits 1 if a run failed.
+    Run {
+        /// Pipeline name (a file in the pipelines folder).
+        pipeline: String,
+        /// One period, e.g. 2025Q3.
+        #[arg(long, conflicts_with_all = ["from", "to"])]
+        period: Option<String>,
+        /// First period of a backfill.
+        #[arg(long, requires = "to")]
+        from: Option<String>,
+        /// Last period of a backfill.
+        #[arg(long, requires = "from")]
+        to: Option<String>,
+        /// Skip periods whose last run for this pipeline committed (resume a backfill).
+        #[arg(long)]
+        only_failed: bool,
+        /// Folder of pipeline files.
+        #[arg(long, env = "DRDSURV_PIPELINES", default_value = "pipelines")]
+        pipelines: PathBuf,
+        /// Folder of SQL models.
+        #[arg(long, env = "DRDSURV_MODELS", default_value = "sql/models")]
+        models: PathBuf,
+    },
+    /// The run ledger: status, timings and errors of pipeline runs, newest last.
+    Runs {
+        /// Only this pipeline.
+        #[arg(long)]
+        pipeline: Option<String>,
+        /// Only the last N runs.
+        #[arg(long)]
+        last: Option<usize>,
+    },
     /// Run the main job on synthetic data. Today: generate the extracts; later issues add
     /// ingest, the national pipeline and the reports.
     Demo {
@@ -210,8 +243,103 @@ fn run(cli: Cli) -> Result<(), Failure> {
             })?;
             let rt = runtime()?;
             let ctx = drd_engine::new_context();
+            let store = drd_store::Store::open(&cli.store)?;
+            rt.block_on(async {
+                drd_pipeline::run::register_sources(&store, &ctx).await?;
+                drd_pipeline::run::register_committed_marts(&store, &ctx).await
+            })?;
             let batches = rt.block_on(drd_engine::output::run(&ctx, &query))?;
             writeln!(stdout, "{}", drd_engine::output::render(&batches, format)?)?;
+        }
+        Command::Run {
+            pipeline,
+            period,
+            from,
+            to,
+            only_failed,
+            pipelines,
+            models,
+        } => {
+            let spec =
+                drd_pipeline::PipelineSpec::load(&pipelines.join(format!("{pipeline}.toml")))
+                    .map_err(|e| usage(e.to_string()))?;
+            let project =
+                drd_engine::models::Project::load(&models).map_err(|e| usage(e.to_string()))?;
+            let selection = project
+                .select(&spec.models)
+                .map_err(|e| usage(e.to_string()))?;
+            let parse =
+                |p: &str| drd_model::period::Period::parse(p).map_err(|e| usage(e.to_string()));
+            let periods: Vec<drd_model::period::Period> = match (period, from, to) {
+                (Some(p), None, None) => spec.periods_for(parse(&p)?),
+                (None, Some(f), Some(t)) => drd_model::period::Window::new(parse(&f)?, parse(&t)?)
+                    .map_err(|e| usage(e.to_string()))?
+                    .periods()
+                    .collect(),
+                _ => return Err(usage("give --period P, or --from P --to P")),
+            };
+            let store = drd_store::Store::open(&cli.store)?;
+            let rt = runtime()?;
+            let done: std::collections::BTreeSet<String> = if only_failed {
+                let ledger = rt.block_on(drd_pipeline::run::read_ledger(&store))?;
+                let mut last: std::collections::BTreeMap<String, String> = Default::default();
+                for r in ledger.into_iter().filter(|r| r.pipeline == spec.name) {
+                    last.insert(r.period, r.status);
+                }
+                last.into_iter()
+                    .filter(|(_, s)| s == "committed")
+                    .map(|(p, _)| p)
+                    .collect()
+            } else {
+                Default::default()
+            };
+            let mut failed = 0;
+            for p in periods {
+                if done.contains(&p.to_string()) {
+                    continue;
+                }
+                let run_id = format!(
+                    "{}-{p}-{}",
+                    spec.name,
+                    chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ")
+                );
+                let record = rt.block_on(drd_pipeline::run::run_models(
+                    &store, &project, &selection, &spec.name, p, &run_id,
+                ))?;
+                failed += usize::from(record.status != "committed");
+                writeln!(stdout, "{}", serde_json::to_string(&record)?)?;
+            }
+            if failed > 0 {
+                return Err(Failure {
+                    code: 1,
+                    message: format!("{failed} run(s) failed; see the ledger (drdsurv runs)"),
+                });
+            }
+        }
+        Command::Runs { pipeline, last } => {
+            let store = drd_store::Store::open(&cli.store)?;
+            let rt = runtime()?;
+            let mut rows: Vec<_> = rt
+                .block_on(drd_pipeline::run::read_ledger(&store))?
+                .into_iter()
+                .filter(|r| pipeline.as_deref().is_none_or(|p| r.pipeline == p))
+                .collect();
+            if let Some(n) = last {
+                let skip = rows.len().saturating_sub(n);
+                rows.drain(..skip);
+            }
+            for r in rows {
+                writeln!(
+                    stdout,
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    r.run_id,
+                    r.pipeline,
+                    r.period,
+                    r.status,
+                    r.finished_at.format("%Y-%m-%d %H:%M:%S"),
+                    r.error.unwrap_or_default()
+                )?;
+            }
         }
         Command::Generate { out, synth } => {
             let cfg = synth.config().map_err(|e| usage(e.to_string()))?;
