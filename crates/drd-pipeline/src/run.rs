@@ -466,20 +466,27 @@ pub struct LedgerRow {
     pub error: Option<String>,
 }
 
+/// Registers a Delta table (at the version it was opened at) under `name`.
+async fn register_delta(
+    ctx: &SessionContext,
+    name: &str,
+    t: &deltalake::DeltaTable,
+) -> Result<(), RunError> {
+    let engine = |e: &dyn std::fmt::Display| RunError::Engine(e.to_string());
+    t.update_datafusion_session(&ctx.state())
+        .map_err(|e| engine(&e))?;
+    let provider = t.table_provider().await.map_err(|e| engine(&e))?;
+    ctx.register_table(name, provider).map_err(|e| engine(&e))?;
+    Ok(())
+}
+
 /// Every ledger row, oldest first.
 pub async fn read_ledger(store: &Store) -> Result<Vec<LedgerRow>, RunError> {
     let Some(t) = store.table(RUNS_TABLE).await? else {
         return Ok(Vec::new());
     };
     let ctx = SessionContext::new();
-    t.update_datafusion_session(&ctx.state())
-        .map_err(|e| RunError::Engine(e.to_string()))?;
-    let provider = t
-        .table_provider()
-        .await
-        .map_err(|e| RunError::Engine(e.to_string()))?;
-    ctx.register_table("runs", provider)
-        .map_err(|e| RunError::Engine(e.to_string()))?;
+    register_delta(&ctx, "runs", &t).await?;
     let batches = Store::sql(&ctx, "SELECT run_id, pipeline, period, status, finished_at, models, error FROM runs ORDER BY finished_at, run_id").await?;
     let mut out = Vec::new();
     for b in &batches {
@@ -537,14 +544,7 @@ pub async fn register_committed_marts(
         let Some(t) = store.open_table_at(&rel, version).await? else {
             continue;
         };
-        t.update_datafusion_session(&ctx.state())
-            .map_err(|e| RunError::Engine(e.to_string()))?;
-        let provider = t
-            .table_provider()
-            .await
-            .map_err(|e| RunError::Engine(e.to_string()))?;
-        ctx.register_table(model.as_str(), provider)
-            .map_err(|e| RunError::Engine(e.to_string()))?;
+        register_delta(ctx, &model, &t).await?;
         names.push(model);
     }
     Ok(names)
