@@ -107,4 +107,10 @@ fn run_commits_staging_models_and_sql_reads_them() {
         0
     );
     assert!(one("SELECT count(*) FROM stg_nsp") > 0);
+
+    // A query never creates a store.
+    let absent = dir.path().join("no-store-here");
+    let o = drdsurv(&["--store", absent.to_str().unwrap(), "sql", "SELECT 1"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(!absent.exists(), "sql created {}", absent.display());
 }

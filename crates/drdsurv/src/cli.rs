@@ -243,11 +243,16 @@ fn run(cli: Cli) -> Result<(), Failure> {
             })?;
             let rt = runtime()?;
             let ctx = drd_engine::new_context();
-            let store = drd_store::Store::open(&cli.store)?;
-            rt.block_on(async {
-                drd_pipeline::run::register_sources(&store, &ctx).await?;
-                drd_pipeline::run::register_committed_marts(&store, &ctx).await
-            })?;
+            // A query never creates a store: a local store that does not exist adds no tables.
+            let local = cli.store.strip_prefix("file://").unwrap_or(&cli.store);
+            let is_local = !cli.store.contains("://") || cli.store.starts_with("file://");
+            if !is_local || std::path::Path::new(local).exists() {
+                let store = drd_store::Store::open(&cli.store)?;
+                rt.block_on(async {
+                    drd_pipeline::run::register_sources(&store, &ctx).await?;
+                    drd_pipeline::run::register_committed_marts(&store, &ctx).await
+                })?;
+            }
             let batches = rt.block_on(drd_engine::output::run(&ctx, &query))?;
             writeln!(stdout, "{}", drd_engine::output::render(&batches, format)?)?;
         }
