@@ -108,6 +108,80 @@ fn run_commits_staging_models_and_sql_reads_them() {
     );
     assert!(one("SELECT count(*) FROM stg_nsp") > 0);
 
+    // Killed between two model commits: stg_deaths and stg_nsp get new versions, the run
+    // never reaches the ledger, and readers still see the last committed run.
+    let before = one("SELECT count(*) FROM stg_deaths");
+    let versions = |t: &str| {
+        std::fs::read_dir(store.join("marts").join(t).join("_delta_log"))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "json")
+            })
+            .count()
+    };
+    let (nsp_v, top_v) = (versions("stg_nsp"), versions("stg_top"));
+    let ledger_before = text(&drdsurv(&["--store", s, "runs"]).stdout)
+        .lines()
+        .count();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_drdsurv"))
+        .args([
+            "--store",
+            s,
+            "run",
+            "national_quarterly",
+            "--from",
+            "2026Q1",
+            "--to",
+            "2026Q1",
+            "--pipelines",
+            p,
+            "--models",
+            m,
+        ])
+        .env("DRDSURV_FAULT", "after_model:stg_nsp")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(86), "{}", text(&o.stderr));
+    assert_eq!(
+        versions("stg_nsp"),
+        nsp_v + 1,
+        "the killed run wrote stg_nsp"
+    );
+    assert_eq!(
+        versions("stg_top"),
+        top_v,
+        "the killed run stopped before stg_top"
+    );
+    assert_eq!(
+        text(&drdsurv(&["--store", s, "runs"]).stdout)
+            .lines()
+            .count(),
+        ledger_before
+    );
+    assert_eq!(one("SELECT count(*) FROM stg_deaths"), before);
+    // Re-running commits cleanly.
+    let o = drdsurv(&[
+        "--store",
+        s,
+        "run",
+        "national_quarterly",
+        "--from",
+        "2026Q1",
+        "--to",
+        "2026Q1",
+        "--pipelines",
+        p,
+        "--models",
+        m,
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains("\"status\":\"committed\""));
+    assert_eq!(one("SELECT count(*) FROM stg_deaths"), before);
+
     // A query never creates a store.
     let absent = dir.path().join("no-store-here");
     let o = drdsurv(&["--store", absent.to_str().unwrap(), "sql", "SELECT 1"]);
