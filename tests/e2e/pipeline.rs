@@ -13,18 +13,17 @@ fn run_commits_staging_models_and_sql_reads_them() {
     let pipelines = repo().join("pipelines");
     let models = repo().join("sql/models");
     let (p, m) = (pipelines.to_str().unwrap(), models.to_str().unwrap());
-    let o = drdsurv(&[
-        "--store",
-        s,
-        "run",
-        "national_quarterly",
-        "--period",
-        "2025Q4",
-        "--pipelines",
-        p,
-        "--models",
-        m,
-    ]);
+    // `drdsurv --store S run national_quarterly ARGS --pipelines P --models M`, as a command
+    // (so one call can add an environment variable).
+    let run = |args: &[&str]| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_drdsurv"));
+        c.args(["--store", s, "run", "national_quarterly"])
+            .args(args)
+            .args(["--pipelines", p, "--models", m])
+            .env_remove("RUST_LOG");
+        c
+    };
+    let o = run(&["--period", "2025Q4"]).output().unwrap();
     assert!(
         o.status.success(),
         "{}\n{}",
@@ -51,21 +50,9 @@ fn run_commits_staging_models_and_sql_reads_them() {
     assert_eq!(models_run, vec!["stg_deaths", "stg_nsp", "stg_top"]);
 
     // --only-failed skips periods whose last run committed.
-    let o = drdsurv(&[
-        "--store",
-        s,
-        "run",
-        "national_quarterly",
-        "--from",
-        "2025Q3",
-        "--to",
-        "2025Q4",
-        "--only-failed",
-        "--pipelines",
-        p,
-        "--models",
-        m,
-    ]);
+    let o = run(&["--from", "2025Q3", "--to", "2025Q4", "--only-failed"])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_eq!(text(&o.stdout).lines().count(), 0, "{}", text(&o.stdout));
 
@@ -127,21 +114,7 @@ fn run_commits_staging_models_and_sql_reads_them() {
     let ledger_before = text(&drdsurv(&["--store", s, "runs"]).stdout)
         .lines()
         .count();
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_drdsurv"))
-        .args([
-            "--store",
-            s,
-            "run",
-            "national_quarterly",
-            "--from",
-            "2026Q1",
-            "--to",
-            "2026Q1",
-            "--pipelines",
-            p,
-            "--models",
-            m,
-        ])
+    let o = run(&["--from", "2026Q1", "--to", "2026Q1"])
         .env("DRDSURV_FAULT", "after_model:stg_nsp")
         .output()
         .unwrap();
@@ -164,20 +137,9 @@ fn run_commits_staging_models_and_sql_reads_them() {
     );
     assert_eq!(one("SELECT count(*) FROM stg_deaths"), before);
     // Re-running commits cleanly.
-    let o = drdsurv(&[
-        "--store",
-        s,
-        "run",
-        "national_quarterly",
-        "--from",
-        "2026Q1",
-        "--to",
-        "2026Q1",
-        "--pipelines",
-        p,
-        "--models",
-        m,
-    ]);
+    let o = run(&["--from", "2026Q1", "--to", "2026Q1"])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert!(text(&o.stdout).contains("\"status\":\"committed\""));
     assert_eq!(one("SELECT count(*) FROM stg_deaths"), before);

@@ -406,7 +406,6 @@ fn sample_rows(batches: &[RecordBatch], n: usize) -> Vec<String> {
 }
 
 async fn append_ledger(store: &Store, r: &RunRecord) -> Result<(), RunError> {
-    let json = |v: &dyn erased::Json| v.to_json();
     let cols: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from(vec![r.run_id.clone()])),
         Arc::new(StringArray::from(vec![r.pipeline.clone()])),
@@ -420,9 +419,9 @@ async fn append_ledger(store: &Store, r: &RunRecord) -> Result<(), RunError> {
             TimestampMicrosecondArray::from(vec![r.finished_at.timestamp_micros()])
                 .with_timezone("UTC"),
         ),
-        Arc::new(StringArray::from(vec![json(&r.models)])),
-        Arc::new(StringArray::from(vec![json(&r.tests)])),
-        Arc::new(StringArray::from(vec![json(&r.inputs)])),
+        Arc::new(StringArray::from(vec![to_json(&r.models)])),
+        Arc::new(StringArray::from(vec![to_json(&r.tests)])),
+        Arc::new(StringArray::from(vec![to_json(&r.inputs)])),
         Arc::new(StringArray::from(vec![r.error.clone()])),
     ];
     let batch =
@@ -435,16 +434,9 @@ async fn append_ledger(store: &Store, r: &RunRecord) -> Result<(), RunError> {
     Ok(())
 }
 
-mod erased {
-    /// Serialises anything the ledger stores as JSON text.
-    pub trait Json {
-        fn to_json(&self) -> String;
-    }
-    impl<T: serde::Serialize> Json for T {
-        fn to_json(&self) -> String {
-            serde_json::to_string(self).unwrap_or_else(|e| format!("\"unserialisable: {e}\""))
-        }
-    }
+/// A ledger column as JSON text.
+fn to_json<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|e| format!("\"unserialisable: {e}\""))
 }
 
 /// A ledger row read back: what readers need.
