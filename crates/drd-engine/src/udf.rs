@@ -345,7 +345,27 @@ pub fn scalar_functions() -> Vec<ScalarUDF> {
             required: true,
         },
     ];
+    const FSIG_P: &[Arg] = &[num("x"), num("n"), num("p_bar")];
+    const FSIG_R: &[Arg] = &[num("observed"), num("denominator"), num("reference")];
     let list = [
+        StatFunction::new(
+            "funnel_significance_proportion",
+            FSIG_P,
+            Eval::Text(|v| match (v[0].num(), v[1].num(), v[2].num()) {
+                (Some(x), Some(n), Some(p)) if n > 0.0 => {
+                    ci::proportion_funnel_significance(x, n, p).map(Some)
+                }
+                _ => Ok(None),
+            }),
+        ),
+        StatFunction::new(
+            "funnel_significance_ratio",
+            FSIG_R,
+            Eval::Text(|v| match (v[0].num(), v[1].num(), v[2].num()) {
+                (Some(o), Some(d), Some(r)) => ci::ratio_funnel_significance(o, d, r).map(Some),
+                _ => Ok(None),
+            }),
+        ),
         StatFunction::new(
             "funnel_poisson_limit",
             FUNNEL_E,

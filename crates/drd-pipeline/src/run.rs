@@ -14,12 +14,13 @@ use std::time::Instant;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType};
+use chrono::Datelike;
 use chrono::{DateTime, Utc};
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 use drd_engine::models::{Materialisation, Project, Severity};
 use drd_model::Source;
-use drd_model::period::Period;
+use drd_model::period::{Period, Window};
 use drd_store::{Store, TableKind};
 use serde::Serialize;
 
@@ -91,6 +92,9 @@ pub struct RunRecord {
     pub tests: Vec<TestResult>,
     /// Versions of the input tables (`sources/<source>/<submitter>` → version).
     pub inputs: BTreeMap<String, i64>,
+    /// Where each reference table came from (`reference/<table>@v<N>`, `shipped` or `missing`):
+    /// the definitions the run used.
+    pub definitions: BTreeMap<String, String>,
     /// Why it failed.
     pub error: Option<String>,
 }
@@ -118,6 +122,7 @@ fn ledger_schema() -> SchemaRef {
         Field::new("tests", DataType::Utf8, false),
         Field::new("inputs", DataType::Utf8, false),
         Field::new("error", DataType::Utf8, true),
+        Field::new("definitions", DataType::Utf8, true),
     ]))
 }
 
@@ -181,20 +186,76 @@ pub async fn register_sources(
     Ok(inputs)
 }
 
-/// Registers `run_params(period, period_start, period_end)`: one row describing the period
-/// the run computes, for models to join.
-async fn register_params(ctx: &SessionContext, period: Period) -> Result<(), RunError> {
-    let sql = format!(
-        "CREATE OR REPLACE TABLE run_params AS SELECT '{period}' AS period, DATE '{}' AS period_start, DATE '{}' AS period_end",
-        period.start(),
-        period.end()
-    );
-    ctx.sql(&sql)
-        .await
-        .map_err(|e| RunError::Engine(e.to_string()))?
-        .collect()
-        .await
-        .map_err(|e| RunError::Engine(e.to_string()))?;
+/// Registers what the models need to know about the period:
+///
+/// - `run_params(period, period_start, period_end, run_id)`: one row;
+/// - `run_windows(kind, which, label, window_start, window_end, first_year, last_year)`: the
+///   indicator windows of architecture.md ("Period windows") for this run (`which =
+///   'current'`) and the window before it (`'previous'`, for direction of travel):
+///   - `deaths`: the 3 complete registration years ending with the last complete year at or
+///     before the period's end (`2022-2024`); the previous window is one year earlier (a
+///     quarter later in the same year has the same window, so "previous" means the last
+///     different one);
+///   - `months12`: the 12 months ending with the period (`2024Q4-2025Q3`); the previous
+///     window ends with the previous period;
+///   - `delay`: the last complete year (`2024`); the previous window is the year before.
+pub async fn register_params(
+    ctx: &SessionContext,
+    period: Period,
+    run_id: &str,
+) -> Result<(), RunError> {
+    let deaths = period.pooled_years(3);
+    let deaths_prev = Period::Year(period.last_complete_year() - 1).pooled_years(3);
+    let t12 = period.trailing_12_months();
+    let t12_prev = period.prev().trailing_12_months();
+    let delay = Window::new(
+        Period::Year(period.last_complete_year()),
+        Period::Year(period.last_complete_year()),
+    )
+    .map_err(|e| RunError::Engine(e.to_string()))?;
+    let delay_prev = Window::new(
+        Period::Year(period.last_complete_year() - 1),
+        Period::Year(period.last_complete_year() - 1),
+    )
+    .map_err(|e| RunError::Engine(e.to_string()))?;
+    let row = |kind: &str, which: &str, w: Window| {
+        format!(
+            "('{kind}', '{which}', '{}', DATE '{}', DATE '{}', {}, {})",
+            w.label(),
+            w.start(),
+            w.end(),
+            w.start().year(),
+            w.end().year()
+        )
+    };
+    let windows = [
+        row("deaths", "current", deaths),
+        row("deaths", "previous", deaths_prev),
+        row("months12", "current", t12),
+        row("months12", "previous", t12_prev),
+        row("delay", "current", delay),
+        row("delay", "previous", delay_prev),
+    ];
+    let statements = [
+        format!(
+            "CREATE OR REPLACE TABLE run_params AS SELECT '{period}' AS period, DATE '{}' AS period_start, DATE '{}' AS period_end, '{}' AS run_id",
+            period.start(),
+            period.end(),
+            run_id.replace('\'', "''")
+        ),
+        format!(
+            "CREATE OR REPLACE TABLE run_windows AS SELECT column1 AS kind, column2 AS which, column3 AS label, column4 AS window_start, column5 AS window_end, CAST(column6 AS INT) AS first_year, CAST(column7 AS INT) AS last_year FROM (VALUES {})",
+            windows.join(", ")
+        ),
+    ];
+    for sql in statements {
+        ctx.sql(&sql)
+            .await
+            .map_err(|e| RunError::Engine(e.to_string()))?
+            .collect()
+            .await
+            .map_err(|e| RunError::Engine(e.to_string()))?;
+    }
     Ok(())
 }
 
@@ -211,7 +272,8 @@ pub async fn run_models(
     let started_at = Utc::now();
     let ctx = drd_engine::new_context();
     let inputs = register_sources(store, &ctx).await?;
-    register_params(&ctx, period).await?;
+    let definitions = crate::reference::register(store, &ctx).await?;
+    register_params(&ctx, period, run_id).await?;
     let mut record = RunRecord {
         run_id: run_id.to_string(),
         pipeline: pipeline.to_string(),
@@ -222,6 +284,7 @@ pub async fn run_models(
         models: Vec::new(),
         tests: Vec::new(),
         inputs,
+        definitions,
         error: None,
     };
     let span = tracing::info_span!("run", run_id, pipeline, period = %period);
@@ -423,6 +486,7 @@ async fn append_ledger(store: &Store, r: &RunRecord) -> Result<(), RunError> {
         Arc::new(StringArray::from(vec![to_json(&r.tests)])),
         Arc::new(StringArray::from(vec![to_json(&r.inputs)])),
         Arc::new(StringArray::from(vec![r.error.clone()])),
+        Arc::new(StringArray::from(vec![to_json(&r.definitions)])),
     ];
     let batch =
         RecordBatch::try_new(ledger_schema(), cols).map_err(|e| RunError::Engine(e.to_string()))?;
@@ -459,7 +523,7 @@ pub struct LedgerRow {
 }
 
 /// Registers a Delta table (at the version it was opened at) under `name`.
-async fn register_delta(
+pub(crate) async fn register_delta(
     ctx: &SessionContext,
     name: &str,
     t: &deltalake::DeltaTable,

@@ -122,6 +122,11 @@ enum Command {
         #[arg(long)]
         last: Option<usize>,
     },
+    /// Versioned reference data (formats.md §4).
+    Reference {
+        #[command(subcommand)]
+        action: ReferenceCmd,
+    },
     /// Run the main job on synthetic data. Today: generate the extracts; later issues add
     /// ingest, the national pipeline and the reports.
     Demo {
@@ -141,6 +146,22 @@ enum QuarantineCmd {
         /// Only this file (its SHA-256, as in the receipt).
         #[arg(long)]
         file: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ReferenceCmd {
+    /// Validate a reference file and store it as a new version of `reference/<table>/`. The
+    /// next pipeline run uses it and records the version in the ledger.
+    Import {
+        /// partnerships, population, pwid, substances, case_definitions or esp2013.
+        #[arg(long)]
+        table: String,
+        /// Geography vintage of a partnerships file.
+        #[arg(long, default_value = "2021")]
+        vintage: String,
+        /// The CSV file (population also accepts the ONS mid-year-estimate wide layout).
+        file: PathBuf,
     },
 }
 
@@ -250,6 +271,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 let store = drd_store::Store::open(&cli.store)?;
                 rt.block_on(async {
                     drd_pipeline::run::register_sources(&store, &ctx).await?;
+                    drd_pipeline::reference::register(&store, &ctx).await?;
                     drd_pipeline::run::register_committed_marts(&store, &ctx).await
                 })?;
             }
@@ -320,6 +342,35 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     message: format!("{failed} run(s) failed; see the ledger (drdsurv runs)"),
                 });
             }
+        }
+        Command::Reference {
+            action:
+                ReferenceCmd::Import {
+                    table,
+                    vintage,
+                    file,
+                },
+        } => {
+            let text = std::fs::read(&file).map_err(|e| Failure {
+                code: 2,
+                message: format!("cannot read {}: {e}", file.display()),
+            })?;
+            let name = file.display().to_string();
+            let store = drd_store::Store::open(&cli.store)?;
+            let rt = runtime()?;
+            let (version, rows) = rt
+                .block_on(drd_pipeline::reference::import(
+                    &store, &table, &name, &text, &vintage,
+                ))
+                .map_err(|e| match e {
+                    drd_pipeline::reference::ReferenceError::Store(e) => Failure::from(e),
+                    other => usage(other.to_string()),
+                })?;
+            writeln!(
+                stdout,
+                "{}",
+                serde_json::json!({"table": table, "file": name, "rows": rows, "version": version})
+            )?;
         }
         Command::Runs { pipeline, last } => {
             let store = drd_store::Store::open(&cli.store)?;
@@ -550,6 +601,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     "  {source:<8} {files:>4} files: {read} rows read, {accepted} accepted, {quarantined} quarantined; {rejected} file(s) rejected whole, {duplicate} already ingested"
                 )?;
             }
+            let imported = demo_reference(&cli.store, &out)?;
+            writeln!(
+                stdout,
+                "reference data imported into reference/: {}",
+                imported.join(", ")
+            )?;
             writeln!(
                 stdout,
                 "store: {} (sources/, quarantine/, receipts/ as Delta tables)\nNot yet part of the demo: the national pipeline and the reports (later issues).",
@@ -595,6 +652,39 @@ fn demo_ingest(
         }
     }
     Ok(totals)
+}
+
+/// The demo's reference data: the generated geography (with comparator groups), population
+/// and PWID estimates, and the shipped definitions, each imported as a reference table.
+fn demo_reference(store: &str, inbox: &std::path::Path) -> Result<Vec<String>, Failure> {
+    let store = drd_store::Store::open(store)?;
+    let rt = runtime()?;
+    let mut done = Vec::new();
+    for (table, file) in [
+        ("partnerships", "partnerships_2021.csv"),
+        ("population", "population.csv"),
+        ("pwid", "pwid_estimates.csv"),
+        ("substances", "substances.csv"),
+        ("case_definitions", "case_definitions.csv"),
+        ("esp2013", "esp2013.csv"),
+    ] {
+        let path = inbox.join("reference").join(file);
+        let text = std::fs::read(&path)?;
+        let (_, rows) = rt
+            .block_on(drd_pipeline::reference::import(
+                &store,
+                table,
+                &path.display().to_string(),
+                &text,
+                "2021",
+            ))
+            .map_err(|e| Failure {
+                code: 1,
+                message: e.to_string(),
+            })?;
+        done.push(format!("{table} ({rows} rows)"));
+    }
+    Ok(done)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
