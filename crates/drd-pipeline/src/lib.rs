@@ -6,12 +6,15 @@
 //!   behind a [`schedule::Clock`] so tests inject the time, and the catch-up rule: fires
 //!   missed while the scheduler was down are coalesced into one backfill.
 //!
+//! - [`alerts`]: the drug-alert review queue (`alerts/`), merged from each committed run's
+//!   `alert_signals` and reviewed by people (`drdsurv alerts`).
 //! - [`reference`]: the reference tables (`reference/<table>/` in the store, or the shipped
 //!   copies) registered for a run as `ref_<table>`, and `reference import`.
 //! - [`run`]: runs a pipeline's models for a period on `drd-engine`, writes stored models as
 //!   new Delta versions under `marts/`, runs their data tests, and commits the run to the
 //!   ledger (`runs/`), through which readers resolve every mart.
 
+pub mod alerts;
 pub mod reference;
 pub mod run;
 pub mod schedule;

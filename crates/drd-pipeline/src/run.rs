@@ -372,6 +372,11 @@ pub async fn run_models(
     }
     record.finished_at = Utc::now();
     append_ledger(store, &record).await?;
+    // Signals reach the review queue only from a committed run.
+    if record.status == "committed" && models.iter().any(|m| m == "alert_signals") {
+        let (new, updated) = crate::alerts::merge(store, &ctx, run_id).await?;
+        tracing::info!(new, updated, "alert signals merged into the review queue");
+    }
     Ok(record)
 }
 

@@ -122,6 +122,11 @@ enum Command {
         #[arg(long)]
         last: Option<usize>,
     },
+    /// The drug-alert review queue: candidate signals from committed runs, never published.
+    Alerts {
+        #[command(subcommand)]
+        action: AlertsCmd,
+    },
     /// Versioned reference data (formats.md §4).
     Reference {
         #[command(subcommand)]
@@ -146,6 +151,34 @@ enum QuarantineCmd {
         /// Only this file (its SHA-256, as in the receipt).
         #[arg(long)]
         file: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AlertsCmd {
+    /// List queued signals, oldest week first: id, status, series, week, method, observed,
+    /// expected, threshold, reviewer and note (tab-separated), or JSON lines.
+    List {
+        /// Only this status: new, reviewed or dismissed.
+        #[arg(long)]
+        status: Option<String>,
+        /// Output: table (tab-separated) or json.
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
+    /// Record a decision on a signal. The status and note survive every later run.
+    Review {
+        /// The alert id (from `alerts list`).
+        id: String,
+        /// reviewed or dismissed.
+        #[arg(long)]
+        status: String,
+        /// Why.
+        #[arg(long)]
+        note: Option<String>,
+        /// Who decided (default: $USER).
+        #[arg(long)]
+        by: Option<String>,
     },
 }
 
@@ -342,6 +375,78 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     message: format!("{failed} run(s) failed; see the ledger (drdsurv runs)"),
                 });
             }
+        }
+        Command::Alerts {
+            action: AlertsCmd::List { status, format },
+        } => {
+            if let Some(s) = &status
+                && !["new", "reviewed", "dismissed"].contains(&s.as_str())
+            {
+                return Err(usage(format!(
+                    "unknown status '{s}': expected new, reviewed or dismissed"
+                )));
+            }
+            if format != "table" && format != "json" {
+                return Err(usage(format!(
+                    "unknown format '{format}': expected table or json"
+                )));
+            }
+            let store = drd_store::Store::open(&cli.store)?;
+            let rt = runtime()?;
+            let alerts = rt.block_on(drd_pipeline::alerts::list(&store))?;
+            let f = |x: Option<f64>| x.map(|v| format!("{v:.2}")).unwrap_or_default();
+            for a in alerts
+                .iter()
+                .filter(|a| status.as_deref().is_none_or(|s| a.status == s))
+            {
+                if format == "json" {
+                    writeln!(stdout, "{}", serde_json::to_string(a)?)?;
+                } else {
+                    writeln!(
+                        stdout,
+                        "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                        a.alert_id,
+                        a.status,
+                        a.series_id,
+                        a.week,
+                        a.method,
+                        a.observed,
+                        f(a.expected),
+                        f(a.threshold),
+                        a.reviewed_by.as_deref().unwrap_or(""),
+                        a.note.as_deref().unwrap_or("")
+                    )?;
+                }
+            }
+        }
+        Command::Alerts {
+            action:
+                AlertsCmd::Review {
+                    id,
+                    status,
+                    note,
+                    by,
+                },
+        } => {
+            let by = by
+                .or_else(|| std::env::var("USER").ok())
+                .unwrap_or_else(|| "unknown".into());
+            let store = drd_store::Store::open(&cli.store)?;
+            let rt = runtime()?;
+            let a = rt
+                .block_on(drd_pipeline::alerts::review(
+                    &store,
+                    &id,
+                    &status,
+                    note.as_deref(),
+                    &by,
+                    chrono::Utc::now(),
+                ))
+                .map_err(|e| match e {
+                    drd_pipeline::alerts::ReviewError::Run(e) => Failure::from(e),
+                    other => usage(other.to_string()),
+                })?;
+            writeln!(stdout, "{}", serde_json::to_string(&a)?)?;
         }
         Command::Reference {
             action:

@@ -19,37 +19,32 @@
 --   worsening / no change; not compared without a polarity or a value).
 -- * bottom_decile: among the worst 10% of partnerships by polarity (the drug strategy's
 --   "poorest performing 10%"), ranked on value; ties broken by area code.
-WITH cur AS (SELECT * FROM indicators WHERE which = 'current'),
-prev AS (SELECT * FROM indicators WHERE which = 'previous'),
+WITH cur AS (
+    SELECT *, indicator_id || '|' || basis || '|' || sex || '|' || age_band || '|' || substance_group AS bkey
+    FROM indicators WHERE which = 'current'
+),
+prev AS (
+    SELECT indicator_id || '|' || basis || '|' || sex || '|' || age_band || '|' || substance_group AS bkey, area_code, value
+    FROM indicators WHERE which = 'previous'
+),
 geo AS (SELECT code, region_code, comparator_group FROM ref_partnerships),
 keyed AS (
     SELECT c.*, g.region_code, g.comparator_group
     FROM cur c
     LEFT JOIN geo g ON g.code = c.area_code AND c.area_type = 'partnership'
 ),
-eng AS (
-    SELECT indicator_id, basis, sex, age_band, substance_group, value AS england_value
-    FROM cur WHERE area_type = 'england'
-),
-reg AS (
-    SELECT indicator_id, basis, sex, age_band, substance_group, area_code AS region_code,
-           value AS region_value
-    FROM cur WHERE area_type = 'region'
-),
-cmp AS (
-    SELECT indicator_id, basis, sex, age_band, substance_group, area_code AS comparator_group,
-           value AS comparator_value
-    FROM cur WHERE area_type = 'comparator_group'
-),
+eng AS (SELECT bkey, value AS england_value FROM cur WHERE area_type = 'england'),
+reg AS (SELECT bkey, area_code, value AS region_value FROM cur WHERE area_type = 'region'),
+cmp AS (SELECT bkey, area_code, value AS comparator_value FROM cur WHERE area_type = 'comparator_group'),
 -- Pooled references for funnels, over partnerships: proportions and crude rates use
 -- sum(numerator) / sum(denominator); DSRs use the derived denominators 100000 * O / DSR.
 pooled AS (
-    SELECT indicator_id, basis, sex, age_band, substance_group,
+    SELECT bkey,
            sum(numerator) / nullif(sum(denominator), 0) AS p_bar,
            sum(CASE WHEN value > 0 THEN numerator END)
                / nullif(sum(CASE WHEN value > 0 THEN 100000.0 * numerator / value END), 0) AS dsr_ref
     FROM cur WHERE area_type = 'partnership'
-    GROUP BY indicator_id, basis, sex, age_band, substance_group
+    GROUP BY bkey
 ),
 joined AS (
     SELECT k.*, e.england_value,
@@ -60,39 +55,35 @@ joined AS (
            pl.p_bar, pl.dsr_ref,
            pv.value AS previous_value
     FROM keyed k
-    LEFT JOIN eng e USING (indicator_id, basis, sex, age_band, substance_group)
-    LEFT JOIN reg r USING (indicator_id, basis, sex, age_band, substance_group, region_code)
-    LEFT JOIN cmp c USING (indicator_id, basis, sex, age_band, substance_group, comparator_group)
-    LEFT JOIN pooled pl USING (indicator_id, basis, sex, age_band, substance_group)
-    LEFT JOIN prev pv USING (indicator_id, basis, sex, age_band, substance_group, area_code)
+    LEFT JOIN eng e ON e.bkey = k.bkey
+    LEFT JOIN reg r ON r.bkey = k.bkey AND r.area_code = k.region_code
+    LEFT JOIN cmp c ON c.bkey = k.bkey AND c.area_code = k.comparator_group
+    LEFT JOIN pooled pl ON pl.bkey = k.bkey
+    LEFT JOIN prev pv ON pv.bkey = k.bkey AND pv.area_code = k.area_code
 ),
 partnership_ranks AS (
-    SELECT indicator_id, basis, sex, age_band, substance_group, area_code,
-           fingertips_quintile(value, 'none') OVER (
-               PARTITION BY indicator_id, basis, sex, age_band, substance_group) AS quintile,
-           fingertips_quintile(value, 'none') OVER (
-               PARTITION BY indicator_id, basis, sex, age_band, substance_group, comparator_group) AS comparator_quintile,
+    SELECT bkey, area_code,
+           fingertips_quintile(value, 'none') OVER (PARTITION BY bkey) AS quintile,
+           fingertips_quintile(value, 'none') OVER (PARTITION BY bkey, comparator_group) AS comparator_quintile,
            -- goodness rank within the comparator group (1 = best) and badness rank nationally
            row_number() OVER (
-               PARTITION BY indicator_id, basis, sex, age_band, substance_group, comparator_group
+               PARTITION BY bkey, comparator_group
                ORDER BY CASE WHEN polarity = 'high_is_good' THEN -value ELSE value END NULLS LAST, area_code) AS good_rank,
-           count(value) OVER (
-               PARTITION BY indicator_id, basis, sex, age_band, substance_group, comparator_group) AS group_n,
+           count(value) OVER (PARTITION BY bkey, comparator_group) AS group_n,
            row_number() OVER (
-               PARTITION BY indicator_id, basis, sex, age_band, substance_group
+               PARTITION BY bkey
                ORDER BY CASE WHEN polarity = 'high_is_good' THEN value ELSE -value END NULLS LAST, area_code) AS bad_rank,
-           count(value) OVER (
-               PARTITION BY indicator_id, basis, sex, age_band, substance_group) AS national_n,
+           count(value) OVER (PARTITION BY bkey) AS national_n,
            value, polarity, comparator_group
     FROM joined
     WHERE area_type = 'partnership'
 ),
 top_quartile AS (
-    SELECT indicator_id, basis, sex, age_band, substance_group, comparator_group,
+    SELECT bkey, comparator_group,
            min(value) AS top_quartile_min, max(value) AS top_quartile_max
     FROM partnership_ranks
     WHERE value IS NOT NULL AND polarity <> 'none' AND good_rank <= ceil(group_n / 4.0)
-    GROUP BY indicator_id, basis, sex, age_band, substance_group, comparator_group
+    GROUP BY bkey, comparator_group
 ),
 ranked AS (
     SELECT j.*, pr.quintile, pr.comparator_quintile,
@@ -102,8 +93,8 @@ ranked AS (
                     AND pr.bad_rank <= ceil(pr.national_n / 10.0), false) AS bottom_decile,
            tq.top_quartile_min, tq.top_quartile_max
     FROM joined j
-    LEFT JOIN partnership_ranks pr USING (indicator_id, basis, sex, age_band, substance_group, area_code)
-    LEFT JOIN top_quartile tq USING (indicator_id, basis, sex, age_band, substance_group, comparator_group)
+    LEFT JOIN partnership_ranks pr ON pr.bkey = j.bkey AND pr.area_code = j.area_code
+    LEFT JOIN top_quartile tq ON tq.bkey = j.bkey AND tq.comparator_group = j.comparator_group
 )
 SELECT r.indicator_id, r.indicator_name, r.period, r.basis, r.area_code, r.area_name, r.area_type,
        r.region_code, r.comparator_group,

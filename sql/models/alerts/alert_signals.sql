@@ -1,0 +1,45 @@
+-- Candidate drug-alert signals for human review (domain.md §6): every week of the 52 up to the
+-- end of the run period in which a method alarms on a series of alert_series. One row per
+-- (series, week, method); the review queue (alerts/) is keyed the same way, and a re-run
+-- merges new evidence without touching the human status and notes. Signals are never
+-- published.
+--
+-- Methods and settings (chosen for a low false-alarm rate on sparse weekly death counts:
+-- about 4,200 series-weeks a year are tested, so each method runs at alpha = 0.001):
+--   ears_c2: 7-week baseline with a 2-week guard band, alpha 0.001, baseline SD floored at
+--            2 deaths (R surveillance minSigma) so that a series of near-zero weeks does not
+--            alarm on a single death;
+--   ears_c3: the same settings;
+--   farrington_flexible: Noufaily settings (5 years, w = 3, 10 periods, 26 weeks excluded,
+--            no alarm under 5 deaths in 4 weeks), alpha 0.001.
+-- expected: the EARS C2/C3 baseline mean (weeks t-9 to t-3), or Farrington's expected count.
+WITH x AS (
+    SELECT series_id, region_code, region_name, substance_group, week_start, week, deaths,
+           avg(CAST(deaths AS DOUBLE)) OVER (
+               PARTITION BY series_id ORDER BY week_start
+               ROWS BETWEEN 9 PRECEDING AND 3 PRECEDING) AS ears_baseline,
+           ears_c2(deaths, 7, 2, 0.001) OVER (PARTITION BY series_id ORDER BY week_start) AS c2,
+           ears_c3(deaths, 7, 2, 0.001) OVER (PARTITION BY series_id ORDER BY week_start) AS c3,
+           farrington_flexible(deaths, 0.001) OVER (PARTITION BY series_id ORDER BY week_start) AS ff
+    FROM alert_series
+),
+recent AS (
+    SELECT * FROM x
+    WHERE week_start > (SELECT period_end FROM run_params) - INTERVAL '364' DAY
+),
+signals AS (
+    SELECT series_id, region_code, region_name, substance_group, week_start, week,
+           'ears_c2' AS method, deaths AS observed, ears_baseline AS expected,
+           c2['threshold'] AS threshold, c2['statistic'] AS statistic
+    FROM recent WHERE c2['alarm']
+    UNION ALL
+    SELECT series_id, region_code, region_name, substance_group, week_start, week,
+           'ears_c3', deaths, ears_baseline, c3['threshold'], c3['statistic']
+    FROM recent WHERE c3['alarm']
+    UNION ALL
+    SELECT series_id, region_code, region_name, substance_group, week_start, week,
+           'farrington_flexible', deaths, ff['statistic'], ff['threshold'], ff['statistic']
+    FROM recent WHERE ff['alarm']
+)
+SELECT s.*, (SELECT period FROM run_params) AS period, (SELECT run_id FROM run_params) AS run_id
+FROM signals s
