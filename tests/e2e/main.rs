@@ -63,3 +63,31 @@ pub fn fixture_a() -> &'static Path {
     })
     .1
 }
+
+/// `demo` (seed 7, 7 years, small: generated, ingested as every submitter, reference data
+/// imported), made once per test run. Tests that write to a store take their own copy
+/// ([`demo_store_copy`]).
+pub fn demo_store() -> &'static Path {
+    static D: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    &D.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("store");
+        let o = drdsurv(&["--store", store.to_str().unwrap(), "demo"]);
+        assert!(o.status.success(), "demo failed: {}", text(&o.stderr));
+        (dir, store)
+    })
+    .1
+}
+
+/// A private copy of the demo store in `dir` (its path is returned).
+pub fn demo_store_copy(dir: &Path) -> PathBuf {
+    let to = dir.join("store");
+    let o = Command::new("cp")
+        .arg("-a")
+        .arg(demo_store())
+        .arg(&to)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    to
+}

@@ -229,7 +229,9 @@ async fn write(store: &Store, alerts: &[Alert], why: &str) -> Result<i64, RunErr
             alerts.iter().map(|a| days_of(a.week_start)),
         )),
         s(&|a| &a.method),
-        Arc::new(Int64Array::from_iter_values(alerts.iter().map(|a| a.observed))),
+        Arc::new(Int64Array::from_iter_values(
+            alerts.iter().map(|a| a.observed),
+        )),
         Arc::new(Float64Array::from(
             alerts.iter().map(|a| a.expected).collect::<Vec<_>>(),
         )),

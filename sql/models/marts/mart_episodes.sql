@@ -91,7 +91,7 @@ SELECT j.provider_code, j.client_id, j.episode_start, j.person_id, j.partnership
                  THEN j.latest_top_date IS NOT NULL AND j.shared_latest = false END AS stopped_sharing,
        CASE WHEN j.housing_start
                  THEN j.latest_top_date IS NOT NULL AND j.housing_latest = false END AS housing_resolved,
-       j.exit_reason IN ('completed_drug_free', 'completed_occasional_user')
+       coalesce(j.exit_reason IN ('completed_drug_free', 'completed_occasional_user'), false)
            AND r.re_presented IS NULL AS successful_completion,
        coalesce(r.re_presented, false) AS re_presented_within_6_months
 FROM joined j

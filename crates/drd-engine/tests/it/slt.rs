@@ -3,6 +3,10 @@
 //! space, NULL as `NULL`, floats to 10 decimal places with trailing zeros cut), and
 //! `statement ok` blocks that must succeed, and `statement error <regex>` blocks whose SQL must
 //! fail with a message matching the regex.
+//!
+//! The model tests in `sql/tests/*.slt` add one block: `model <name>` creates a view of that
+//! name over the model's SQL (from `sql/models/`), so a file creates small fixture tables
+//! under the names a model reads, then queries the model. Every model must be covered.
 
 use datafusion::arrow::array::{Array, Float64Array, RecordBatch};
 use datafusion::arrow::datatypes::DataType;
@@ -36,7 +40,10 @@ fn matches(pattern: &str, message: &str) -> bool {
     message.contains(&literal)
 }
 
-async fn run_file(path: &std::path::Path) -> (usize, Vec<String>) {
+async fn run_file(
+    path: &std::path::Path,
+    project: Option<&drd_engine::models::Project>,
+) -> (usize, Vec<String>) {
     let text = std::fs::read_to_string(path).expect("slt file");
     let ctx = drd_engine::new_context();
     let mut failures = Vec::new();
@@ -48,7 +55,21 @@ async fn run_file(path: &std::path::Path) -> (usize, Vec<String>) {
             .filter(|l| !l.trim_start().starts_with('#') && !l.trim().is_empty())
             .collect();
         let Some(head) = lines.first() else { continue };
-        if *head == "statement ok" {
+        if let Some(name) = head.strip_prefix("model ") {
+            cases += 1;
+            let Some(model) = project.and_then(|p| p.models.get(name.trim())) else {
+                failures.push(format!("{}: no model '{name}'", path.display()));
+                continue;
+            };
+            let sql = format!("CREATE OR REPLACE VIEW {} AS {}", model.name, model.sql);
+            let done = match ctx.sql(&sql).await {
+                Ok(df) => df.collect().await.map(|_| ()),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = done {
+                failures.push(format!("{}: model {name}: {e}", path.display()));
+            }
+        } else if *head == "statement ok" {
             cases += 1;
             let sql = lines[1..].join("\n");
             let done = match ctx.sql(&sql).await {
@@ -99,7 +120,10 @@ async fn run_file(path: &std::path::Path) -> (usize, Vec<String>) {
                         }
                     }
                     if got != want {
-                        failures.push(format!("{sql}:\n  want {want:?}\n  got  {got:?}"));
+                        failures.push(format!(
+                            "{}: {sql}:\n  want {want:?}\n  got  {got:?}",
+                            path.display()
+                        ));
                     }
                 }
             }
@@ -122,7 +146,7 @@ async fn every_slt_file_passes() {
         .collect();
     files.sort();
     for f in &files {
-        let (n, mut fails) = run_file(f).await;
+        let (n, mut fails) = run_file(f, None).await;
         total += n;
         failures.append(&mut fails);
     }
@@ -133,4 +157,46 @@ async fn every_slt_file_passes() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// Every model in `sql/models` has `.slt` tests in `sql/tests` (a `model <name>` block), and
+/// every model test passes.
+#[tokio::test]
+async fn every_model_has_passing_slt_tests() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let project = drd_engine::models::Project::load(&root.join("sql/models")).expect("models");
+    let dir = root.join("sql/tests");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("sql/tests")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "slt"))
+        .collect();
+    files.sort();
+    let mut covered = std::collections::BTreeSet::new();
+    let mut failures = Vec::new();
+    let mut total = 0;
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap_or_default();
+        for l in text.lines() {
+            if let Some(m) = l.strip_prefix("model ") {
+                covered.insert(m.trim().to_string());
+            }
+        }
+        let (n, mut fails) = run_file(f, Some(&project)).await;
+        total += n;
+        failures.append(&mut fails);
+    }
+    let missing: Vec<&String> = project
+        .models
+        .keys()
+        .filter(|m| !covered.contains(*m))
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {total} model slt cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(missing.is_empty(), "models without slt tests: {missing:?}");
 }
