@@ -12,6 +12,7 @@
 --     registered in the last complete year (window 'delay'); deaths_still_open_share: cases
 --     that died in that year and have no inquest yet, % of all cases that died in it. These
 --     flag provisional figures.
+-- Every area gets a row in every window ('no data' where it has nothing to count).
 WITH w AS (SELECT * FROM run_windows WHERE kind = 'deaths'),
 wd AS (SELECT * FROM run_windows WHERE kind = 'delay'),
 areas AS (SELECT DISTINCT area_code, area_name, area_type FROM mart_areas),
@@ -20,15 +21,23 @@ reg AS (
     FROM mart_deaths d
     JOIN w ON d.registration_year BETWEEN w.first_year AND w.last_year
 ),
-misuse AS (
-    SELECT r.which, r.period, a.area_code,
+misuse_counts AS (
+    SELECT r.which, a.area_code,
            count(*) AS deaths,
            count(*) FILTER (WHERE r.linked_in_treatment) AS linked,
            count(*) FILTER (WHERE NOT r.linkable) AS unlinkable,
            count(*) FILTER (WHERE r.within_28_days_of_release) AS after_prison
     FROM reg r JOIN mart_areas a ON a.partnership_code = r.partnership_code
     WHERE r.ons_drug_misuse
-    GROUP BY r.which, r.period, a.area_code
+    GROUP BY r.which, a.area_code
+),
+-- Every area in every window, with zeros where an area had no such deaths.
+misuse AS (
+    SELECT w.which, w.label AS period, a.area_code,
+           coalesce(m.deaths, 0) AS deaths, coalesce(m.linked, 0) AS linked,
+           coalesce(m.unlinkable, 0) AS unlinkable, coalesce(m.after_prison, 0) AS after_prison
+    FROM w CROSS JOIN areas a
+    LEFT JOIN misuse_counts m ON m.which = w.which AND m.area_code = a.area_code
 ),
 share_rows AS (
     SELECT which, period, area_code, s.indicator_id, s.indicator_name, s.polarity,
@@ -77,34 +86,46 @@ substance_rows AS (
     LEFT JOIN substance_deaths d
       ON d.which = p.which AND d.area_code = p.area_code AND d.substance_group = g.substance_group
 ),
-delay AS (
-    SELECT wd.which, wd.label AS period, a.area_code,
+delay_stats AS (
+    SELECT wd.which, a.area_code,
            count(*) AS deaths,
            median(CAST(d.registration_delay_days AS DOUBLE)) AS median_delay
     FROM mart_deaths d
     JOIN wd ON d.registration_year BETWEEN wd.first_year AND wd.last_year
     JOIN mart_areas a ON a.partnership_code = d.partnership_code
     WHERE d.ons_drug_poisoning
-    GROUP BY wd.which, wd.label, a.area_code
+    GROUP BY wd.which, a.area_code
 ),
-still_open AS (
-    SELECT wd.which, wd.label AS period, a.area_code,
+delay AS (
+    SELECT wd.which, wd.label AS period, a.area_code, coalesce(s.deaths, 0) AS deaths,
+           s.median_delay
+    FROM wd CROSS JOIN areas a
+    LEFT JOIN delay_stats s ON s.which = wd.which AND s.area_code = a.area_code
+),
+open_stats AS (
+    SELECT wd.which, a.area_code,
            count(*) AS cases,
            count(*) FILTER (WHERE d.still_open) AS open_cases
     FROM mart_deaths d
     JOIN wd ON d.occurrence_year BETWEEN wd.first_year AND wd.last_year
     JOIN mart_areas a ON a.partnership_code = d.partnership_code
-    GROUP BY wd.which, wd.label, a.area_code
+    GROUP BY wd.which, a.area_code
+),
+still_open AS (
+    SELECT wd.which, wd.label AS period, a.area_code, coalesce(s.cases, 0) AS cases,
+           coalesce(s.open_cases, 0) AS open_cases
+    FROM wd CROSS JOIN areas a
+    LEFT JOIN open_stats s ON s.which = wd.which AND s.area_code = a.area_code
 ),
 all_rows AS (
     SELECT which, indicator_id, indicator_name, period, area_code, substance_group,
            '%' AS unit, polarity,
            CAST(x AS DOUBLE) AS numerator, CAST(n AS DOUBLE) AS denominator,
-           100.0 * x / n AS value,
-           100.0 * wilson_lower(x, n, 0.95) AS lower95,
-           100.0 * wilson_upper(x, n, 0.95) AS upper95,
-           100.0 * wilson_lower(x, n, 0.998) AS lower998,
-           100.0 * wilson_upper(x, n, 0.998) AS upper998,
+           CASE WHEN n > 0 THEN 100.0 * x / n END AS value,
+           CASE WHEN n > 0 THEN 100.0 * wilson_lower(x, n, 0.95) END AS lower95,
+           CASE WHEN n > 0 THEN 100.0 * wilson_upper(x, n, 0.95) END AS upper95,
+           CASE WHEN n > 0 THEN 100.0 * wilson_lower(x, n, 0.998) END AS lower998,
+           CASE WHEN n > 0 THEN 100.0 * wilson_upper(x, n, 0.998) END AS upper998,
            CASE WHEN n = 0 THEN 'no data' END AS note
     FROM share_rows
     UNION ALL
@@ -123,17 +144,18 @@ all_rows AS (
     UNION ALL
     SELECT which, 'registration_delay_median', 'Median registration delay of drug-poisoning deaths',
            period, area_code, 'all', 'days', 'low_is_good', CAST(deaths AS DOUBLE), NULL,
-           median_delay, NULL, NULL, NULL, NULL, NULL
+           median_delay, NULL, NULL, NULL, NULL,
+           CASE WHEN deaths = 0 THEN 'no data' END
     FROM delay
     UNION ALL
     SELECT which, 'deaths_still_open_share', 'Deaths still awaiting an inquest', period, area_code,
            'all', '%', 'none', CAST(open_cases AS DOUBLE), CAST(cases AS DOUBLE),
-           100.0 * open_cases / cases,
-           100.0 * wilson_lower(open_cases, cases, 0.95),
-           100.0 * wilson_upper(open_cases, cases, 0.95),
-           100.0 * wilson_lower(open_cases, cases, 0.998),
-           100.0 * wilson_upper(open_cases, cases, 0.998),
-           NULL
+           CASE WHEN cases > 0 THEN 100.0 * open_cases / cases END,
+           CASE WHEN cases > 0 THEN 100.0 * wilson_lower(open_cases, cases, 0.95) END,
+           CASE WHEN cases > 0 THEN 100.0 * wilson_upper(open_cases, cases, 0.95) END,
+           CASE WHEN cases > 0 THEN 100.0 * wilson_lower(open_cases, cases, 0.998) END,
+           CASE WHEN cases > 0 THEN 100.0 * wilson_upper(open_cases, cases, 0.998) END,
+           CASE WHEN cases = 0 THEN 'no data' END
     FROM still_open
 )
 SELECT r.which, r.indicator_id, r.indicator_name, r.period, 'registration' AS basis,

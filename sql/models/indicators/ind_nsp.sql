@@ -10,8 +10,8 @@
 -- 11. nsp_bbv_testing_share: blood-borne virus tests done as a % of tests offered, Wilson.
 WITH w AS (SELECT * FROM run_windows WHERE kind = 'months12'),
 areas AS (SELECT DISTINCT area_code, area_name, area_type FROM mart_areas),
-activity AS (
-    SELECT w.which, w.label AS period, a.area_code,
+activity_sums AS (
+    SELECT w.which, a.area_code,
            CAST(sum(n.syringe_sets_issued) AS DOUBLE) AS syringes,
            CAST(sum(n.transactions) AS DOUBLE) AS transactions,
            CAST(sum(n.bbv_tests_done) AS DOUBLE) AS bbv_done,
@@ -19,7 +19,15 @@ activity AS (
     FROM mart_nsp n
     JOIN w ON n.period_start BETWEEN w.window_start AND w.window_end
     JOIN mart_areas a ON a.partnership_code = n.partnership_code
-    GROUP BY w.which, w.label, a.area_code
+    GROUP BY w.which, a.area_code
+),
+-- Every area in every window: an area without returns has 0 sets and transactions.
+activity AS (
+    SELECT w.which, w.label AS period, a.area_code,
+           coalesce(s.syringes, 0) AS syringes, coalesce(s.transactions, 0) AS transactions,
+           coalesce(s.bbv_done, 0) AS bbv_done, coalesce(s.bbv_offered, 0) AS bbv_offered
+    FROM w CROSS JOIN areas a
+    LEFT JOIN activity_sums s ON s.which = w.which AND s.area_code = a.area_code
 ),
 pwid AS (
     SELECT w.which, a.area_code, sum(p.estimated_pwid) AS pwid

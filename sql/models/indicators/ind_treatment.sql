@@ -11,15 +11,24 @@
 --     start), top_stopped_injecting (injected at start), top_stopped_sharing (shared at start).
 WITH w AS (SELECT * FROM run_windows WHERE kind = 'months12'),
 areas AS (SELECT DISTINCT area_code, area_name, area_type FROM mart_areas),
-in_treatment AS (
-    SELECT w.which, w.label AS period, a.area_code,
+in_treatment_counts AS (
+    SELECT w.which, a.area_code,
            CASE WHEN e.opiate_client THEN 'opiate' ELSE 'non_opiate' END AS substance_group,
            count(*) AS n,
            count(*) FILTER (WHERE e.successful_completion AND e.exit_date BETWEEN w.window_start AND w.window_end) AS x
     FROM mart_episodes e
     JOIN w ON e.episode_start <= w.window_end AND (e.exit_date IS NULL OR e.exit_date >= w.window_start)
     JOIN mart_areas a ON a.partnership_code = e.partnership_code
-    GROUP BY w.which, w.label, a.area_code, CASE WHEN e.opiate_client THEN 'opiate' ELSE 'non_opiate' END
+    GROUP BY w.which, a.area_code, CASE WHEN e.opiate_client THEN 'opiate' ELSE 'non_opiate' END
+),
+-- Every area in every window and group ('no data' where nobody was in treatment).
+in_treatment AS (
+    SELECT w.which, w.label AS period, a.area_code, g.substance_group,
+           coalesce(c.n, 0) AS n, coalesce(c.x, 0) AS x
+    FROM w CROSS JOIN areas a
+    CROSS JOIN (VALUES ('opiate'), ('non_opiate')) AS g(substance_group)
+    LEFT JOIN in_treatment_counts c
+      ON c.which = w.which AND c.area_code = a.area_code AND c.substance_group = g.substance_group
 ),
 reviewed AS (
     SELECT w.which, w.label AS period, a.area_code, e.*
@@ -27,24 +36,33 @@ reviewed AS (
     JOIN w ON e.latest_top_date BETWEEN w.window_start AND w.window_end
     JOIN mart_areas a ON a.partnership_code = e.partnership_code
 ),
-outcomes AS (
-    SELECT which, period, area_code, 'top_abstinent_opiate_crack' AS indicator_id,
-           'Abstinent from opiates and crack at review, of those using at start' AS indicator_name,
+outcome_counts AS (
+    SELECT which, area_code, 'top_abstinent_opiate_crack' AS indicator_id,
            count(*) FILTER (WHERE abstinent_opiate_crack) AS x,
            count(*) FILTER (WHERE abstinent_opiate_crack IS NOT NULL) AS n
-    FROM reviewed GROUP BY which, period, area_code
+    FROM reviewed GROUP BY which, area_code
     UNION ALL
-    SELECT which, period, area_code, 'top_stopped_injecting',
-           'Stopped injecting at review, of those injecting at start',
+    SELECT which, area_code, 'top_stopped_injecting',
            count(*) FILTER (WHERE stopped_injecting),
            count(*) FILTER (WHERE stopped_injecting IS NOT NULL)
-    FROM reviewed GROUP BY which, period, area_code
+    FROM reviewed GROUP BY which, area_code
     UNION ALL
-    SELECT which, period, area_code, 'top_stopped_sharing',
-           'Stopped sharing injecting equipment at review, of those sharing at start',
+    SELECT which, area_code, 'top_stopped_sharing',
            count(*) FILTER (WHERE stopped_sharing),
            count(*) FILTER (WHERE stopped_sharing IS NOT NULL)
-    FROM reviewed GROUP BY which, period, area_code
+    FROM reviewed GROUP BY which, area_code
+),
+outcomes AS (
+    SELECT w.which, w.label AS period, a.area_code, i.indicator_id, i.indicator_name,
+           coalesce(c.x, 0) AS x, coalesce(c.n, 0) AS n
+    FROM w CROSS JOIN areas a
+    CROSS JOIN (VALUES
+        ('top_abstinent_opiate_crack', 'Abstinent from opiates and crack at review, of those using at start'),
+        ('top_stopped_injecting', 'Stopped injecting at review, of those injecting at start'),
+        ('top_stopped_sharing', 'Stopped sharing injecting equipment at review, of those sharing at start')
+    ) AS i(indicator_id, indicator_name)
+    LEFT JOIN outcome_counts c
+      ON c.which = w.which AND c.area_code = a.area_code AND c.indicator_id = i.indicator_id
 ),
 all_rows AS (
     SELECT which, 'treatment_successful_completion' AS indicator_id,
