@@ -200,6 +200,7 @@ fn sql_csv(s: &str, q: &str) -> Vec<Vec<String>> {
     text(&o.stdout)
         .lines()
         .skip(1)
+        .filter(|l| !l.is_empty())
         .map(|l| l.split(',').map(str::to_string).collect())
         .collect()
 }

@@ -261,6 +261,14 @@ impl Accumulator for DsrAcc {
                 std_pop: *std_pop,
             });
         }
+        // Rows arrive in whatever order the partitions merge; summing in one canonical order
+        // makes the result bit-for-bit the same on every run (re-runs give identical tables).
+        bands.sort_by(|a, b| {
+            a.std_pop
+                .total_cmp(&b.std_pop)
+                .then(a.pop.total_cmp(&b.pop))
+                .then(a.count.map(f64::to_bits).cmp(&b.count.map(f64::to_bits)))
+        });
         let total_std: f64 = bands.iter().map(|b| b.std_pop).sum();
         let esp_total: f64 = ESP2013.iter().sum();
         if bands.len() != ESP2013.len() || (total_std - esp_total).abs() > 1e-6 {
