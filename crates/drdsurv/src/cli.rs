@@ -714,8 +714,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             )?;
             writeln!(
                 stdout,
-                "store: {} (sources/, quarantine/, receipts/ as Delta tables)\nNot yet part of the demo: the national pipeline and the reports (later issues).",
-                cli.store
+                "store: {} (sources/, quarantine/, receipts/, reference/ as Delta tables)\nNext: drdsurv --store {} run national_quarterly --from 2025Q4 --to 2025Q4 (the reports join the demo in a later issue).",
+                cli.store, cli.store
             )?;
         }
     }
