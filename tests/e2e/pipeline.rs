@@ -361,3 +361,87 @@ fn national_quarterly_benchmarks_every_area_and_raises_the_planted_cluster() {
         deaths_before
     );
 }
+
+/// Restating history: a new version of the substance lookup that moves pregabalin out of the
+/// gabapentinoids changes exactly the gabapentinoid counts, by the number of deaths whose only
+/// implicated gabapentinoid is pregabalin; every other indicator is unchanged, and the ledger
+/// records the old and the new substances version.
+#[test]
+fn reclassifying_a_substance_restates_only_the_counts_it_touches() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = demo_store_copy(dir.path());
+    let s = store.to_str().unwrap();
+    let before_run = run_pipeline(s, "national_quarterly", "2025Q4");
+    let old_version = before_run[0]["definitions"]["substances"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let england = |where_: &str| {
+        sql_csv(
+            s,
+            &format!(
+                "SELECT indicator_id, basis, sex, age_band, substance_group, numerator FROM benchmarks WHERE area_type = 'england' AND {where_} ORDER BY 1, 2, 3, 4, 5"
+            ),
+        )
+    };
+    let gaba = |rows: &[Vec<String>]| -> f64 { rows[0][5].parse().unwrap() };
+    let gaba_before =
+        england("indicator_id = 'deaths_by_substance' AND substance_group = 'gabapentinoids'");
+    let others_before = england(
+        "NOT (indicator_id = 'deaths_by_substance' AND substance_group = 'gabapentinoids')",
+    );
+    // The deaths that should move: registered in the window, poisoning, dying after pregabalin
+    // became the row being replaced (1 April 2019), with pregabalin (or Lyrica) implicated and
+    // no gabapentin (or Neurontin). Counted from the staged raw names, not from the groups.
+    let moved: f64 = sql_csv(
+        s,
+        "SELECT count(*) FROM mart_deaths d JOIN stg_deaths s ON s.coroner_area = d.coroner_area AND s.case_id = d.case_id \
+         WHERE d.ons_drug_poisoning AND d.registration_year BETWEEN 2023 AND 2025 AND d.date_of_death >= DATE '2019-04-01' \
+         AND regexp_like(lower(array_to_string(s.substances_implicated, '|')), 'pregabalin|lyrica') \
+         AND NOT regexp_like(lower(array_to_string(s.substances_implicated, '|')), 'gabapentin|neurontin')",
+    )[0][0]
+        .parse()
+        .unwrap();
+    assert!(moved > 0.0, "the fixture has no pregabalin-only deaths");
+
+    let shipped = std::fs::read_to_string(repo().join("reference/substances.csv")).unwrap();
+    let line = "pregabalin,lyrica,gabapentinoids,C,,2019-04-01,,Class C from 1 April 2019";
+    assert!(shipped.contains(line));
+    let changed = shipped.replace(
+        line,
+        "pregabalin,lyrica,other,C,,2019-04-01,,reclassified for a test",
+    );
+    let file = dir.path().join("substances_v2.csv");
+    std::fs::write(&file, changed).unwrap();
+    let o = drdsurv(&[
+        "--store",
+        s,
+        "reference",
+        "import",
+        "--table",
+        "substances",
+        file.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+
+    let after_run = run_pipeline(s, "national_quarterly", "2025Q4");
+    let new_version = after_run[0]["definitions"]["substances"].as_str().unwrap();
+    assert_ne!(
+        new_version, old_version,
+        "the ledger records the new version"
+    );
+    assert!(
+        new_version.starts_with("reference/substances@v"),
+        "{new_version}"
+    );
+    let gaba_after =
+        england("indicator_id = 'deaths_by_substance' AND substance_group = 'gabapentinoids'");
+    assert_eq!(gaba(&gaba_before) - gaba(&gaba_after), moved);
+    assert_eq!(
+        england(
+            "NOT (indicator_id = 'deaths_by_substance' AND substance_group = 'gabapentinoids')"
+        ),
+        others_before,
+        "only the gabapentinoid counts change"
+    );
+}
