@@ -147,20 +147,11 @@ fn days_of(d: NaiveDate) -> i32 {
     (d - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or(NaiveDate::MIN)).num_days() as i32
 }
 
-/// Every queued alert, oldest week first.
-pub async fn list(store: &Store) -> Result<Vec<Alert>, RunError> {
-    let Some(t) = store.table(ALERTS_TABLE).await? else {
-        return Ok(Vec::new());
-    };
-    let ctx = SessionContext::new();
-    crate::run::register_delta(&ctx, "alerts", &t).await?;
-    let batches = Store::sql(
-        &ctx,
-        "SELECT *, CAST(week_start AS BIGINT) AS week_days, CAST(reviewed_at AS BIGINT) AS reviewed_us FROM alerts ORDER BY week_start, series_id, method",
-    )
-    .await?;
+/// Alerts from batches with the queue's columns (`week_start` as days and `reviewed_at` as
+/// microseconds, both BIGINT: `week_days`, `reviewed_us`).
+fn from_batches(batches: &[RecordBatch]) -> Result<Vec<Alert>, RunError> {
     let mut out = Vec::new();
-    for b in &batches {
+    for b in batches {
         let g = |n: &str| col_str(b, n);
         let (id, series, reg, regn, grp, week, method) = (
             g("alert_id")?,
@@ -209,6 +200,21 @@ pub async fn list(store: &Store) -> Result<Vec<Alert>, RunError> {
         }
     }
     Ok(out)
+}
+
+/// Every queued alert, oldest week first.
+pub async fn list(store: &Store) -> Result<Vec<Alert>, RunError> {
+    let Some(t) = store.table(ALERTS_TABLE).await? else {
+        return Ok(Vec::new());
+    };
+    let ctx = SessionContext::new();
+    crate::run::register_delta(&ctx, "alerts", &t).await?;
+    let batches = Store::sql(
+        &ctx,
+        "SELECT *, CAST(week_start AS BIGINT) AS week_days, CAST(reviewed_at AS BIGINT) AS reviewed_us FROM alerts ORDER BY week_start, series_id, method",
+    )
+    .await?;
+    from_batches(&batches)
 }
 
 async fn write(store: &Store, alerts: &[Alert], why: &str) -> Result<i64, RunError> {
@@ -269,9 +275,13 @@ pub async fn merge(
     ctx: &SessionContext,
     run_id: &str,
 ) -> Result<(usize, usize), RunError> {
+    // The signals as queue rows: a new key's status, reviewer and runs.
+    let run = run_id.replace('\'', "''");
     let batches = Store::sql(
         ctx,
-        "SELECT series_id, region_code, region_name, substance_group, week, CAST(week_start AS BIGINT) AS week_days, method, observed, expected, threshold FROM alert_signals",
+        &format!(
+            "SELECT '' AS alert_id, series_id, region_code, region_name, substance_group, week, CAST(week_start AS BIGINT) AS week_days, method, observed, expected, threshold, 'new' AS status, CAST(NULL AS VARCHAR) AS note, CAST(NULL AS VARCHAR) AS reviewed_by, CAST(NULL AS BIGINT) AS reviewed_us, '{run}' AS first_run_id, '{run}' AS last_run_id FROM alert_signals"
+        ),
     )
     .await?;
     let mut queue: BTreeMap<String, Alert> = list(store)
@@ -280,53 +290,19 @@ pub async fn merge(
         .map(|a| (a.alert_id.clone(), a))
         .collect();
     let (mut new, mut updated) = (0, 0);
-    for b in &batches {
-        let g = |n: &str| col_str(b, n);
-        let (series, reg, regn, grp, week, method) = (
-            g("series_id")?,
-            g("region_code")?,
-            g("region_name")?,
-            g("substance_group")?,
-            g("week")?,
-            g("method")?,
-        );
-        let (obs, wd) = (col_i64(b, "observed")?, col_i64(b, "week_days")?);
-        let (exp, thr) = (col_f64(b, "expected")?, col_f64(b, "threshold")?);
-        for i in 0..b.num_rows() {
-            let id = alert_id(series.value(i), week.value(i), method.value(i));
-            match queue.get_mut(&id) {
-                Some(a) => {
-                    a.observed = obs.value(i);
-                    a.expected = opt_f(&exp, i);
-                    a.threshold = opt_f(&thr, i);
-                    a.last_run_id = run_id.to_string();
-                    updated += 1;
-                }
-                None => {
-                    queue.insert(
-                        id.clone(),
-                        Alert {
-                            alert_id: id,
-                            series_id: series.value(i).to_string(),
-                            region_code: reg.value(i).to_string(),
-                            region_name: regn.value(i).to_string(),
-                            substance_group: grp.value(i).to_string(),
-                            week: week.value(i).to_string(),
-                            week_start: date_of(wd.value(i)),
-                            method: method.value(i).to_string(),
-                            observed: obs.value(i),
-                            expected: opt_f(&exp, i),
-                            threshold: opt_f(&thr, i),
-                            status: "new".into(),
-                            note: None,
-                            reviewed_by: None,
-                            reviewed_at: None,
-                            first_run_id: run_id.to_string(),
-                            last_run_id: run_id.to_string(),
-                        },
-                    );
-                    new += 1;
-                }
+    for mut signal in from_batches(&batches)? {
+        signal.alert_id = alert_id(&signal.series_id, &signal.week, &signal.method);
+        match queue.get_mut(&signal.alert_id) {
+            Some(a) => {
+                a.observed = signal.observed;
+                a.expected = signal.expected;
+                a.threshold = signal.threshold;
+                a.last_run_id = run_id.to_string();
+                updated += 1;
+            }
+            None => {
+                queue.insert(signal.alert_id.clone(), signal);
+                new += 1;
             }
         }
     }
