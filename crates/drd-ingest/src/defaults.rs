@@ -4,10 +4,7 @@
 use drd_model::SubstanceLookup;
 use drd_model::reference::{Partnerships, load_partnerships, load_substances};
 
-/// `reference/partnerships_2021.csv`.
-pub const PARTNERSHIPS_2021_CSV: &str = include_str!("../../../reference/partnerships_2021.csv");
-/// `reference/substances.csv`.
-pub const SUBSTANCES_CSV: &str = include_str!("../../../reference/substances.csv");
+pub use drd_model::reference::shipped::{PARTNERSHIPS_2021_CSV, SUBSTANCES_CSV};
 
 /// The 2021 partnerships.
 pub fn partnerships() -> Partnerships {

@@ -143,10 +143,6 @@ fn date_of(days: i64) -> NaiveDate {
     NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or(NaiveDate::MIN) + chrono::Duration::days(days)
 }
 
-fn days_of(d: NaiveDate) -> i32 {
-    (d - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or(NaiveDate::MIN)).num_days() as i32
-}
-
 /// Alerts from batches with the queue's columns (`week_start` as days and `reviewed_at` as
 /// microseconds, both BIGINT: `week_days`, `reviewed_us`).
 fn from_batches(batches: &[RecordBatch]) -> Result<Vec<Alert>, RunError> {
@@ -232,7 +228,7 @@ async fn write(store: &Store, alerts: &[Alert], why: &str) -> Result<i64, RunErr
         s(&|a| &a.substance_group),
         s(&|a| &a.week),
         Arc::new(Date32Array::from_iter_values(
-            alerts.iter().map(|a| days_of(a.week_start)),
+            alerts.iter().map(|a| crate::reference::days(a.week_start)),
         )),
         s(&|a| &a.method),
         Arc::new(Int64Array::from_iter_values(

@@ -33,14 +33,9 @@ use drd_store::Store;
 
 use crate::run::RunError;
 
-/// `reference/partnerships_2021.csv`.
-pub const PARTNERSHIPS_2021_CSV: &str = include_str!("../../../reference/partnerships_2021.csv");
-/// `reference/substances.csv`.
-pub const SUBSTANCES_CSV: &str = include_str!("../../../reference/substances.csv");
-/// `reference/case_definitions.csv`.
-pub const CASE_DEFINITIONS_CSV: &str = include_str!("../../../reference/case_definitions.csv");
-/// `reference/esp2013.csv`.
-pub const ESP2013_CSV: &str = include_str!("../../../reference/esp2013.csv");
+use drd_model::reference::shipped::{
+    CASE_DEFINITIONS_CSV, ESP2013_CSV, PARTNERSHIPS_2021_CSV, SUBSTANCES_CSV,
+};
 
 /// The reference tables, by the name `reference import --table` takes.
 pub const TABLES: [&str; 6] = [
@@ -193,7 +188,8 @@ fn batch(schema: SchemaRef, cols: Vec<ArrayRef>) -> Result<RecordBatch, Referenc
     RecordBatch::try_new(schema, cols).map_err(|e| ReferenceError::Arrow(e.to_string()))
 }
 
-fn days(d: NaiveDate) -> i32 {
+/// Days since 1970-01-01 (Arrow's Date32).
+pub(crate) fn days(d: NaiveDate) -> i32 {
     let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or(NaiveDate::MIN);
     (d - epoch).num_days() as i32
 }

@@ -420,12 +420,8 @@ pub const REFERENCE_FILES: [&str; 7] = [
     "esp2013.csv",
 ];
 
-/// The shipped substance lookup.
-pub const SUBSTANCES_CSV: &str = include_str!("../../../reference/substances.csv");
-/// The shipped case definitions.
-pub const CASE_DEFINITIONS_CSV: &str = include_str!("../../../reference/case_definitions.csv");
-/// The shipped standard population.
-pub const ESP2013_CSV: &str = include_str!("../../../reference/esp2013.csv");
+/// The shipped substance lookup, case definitions and standard population (drd-model's copy).
+pub use drd_model::reference::shipped::{CASE_DEFINITIONS_CSV, ESP2013_CSV, SUBSTANCES_CSV};
 
 fn write_reference(world: &World, out_dir: &Path) -> Result<JobOut, Error> {
     let dir = out_dir.join("reference");

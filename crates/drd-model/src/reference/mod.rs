@@ -9,6 +9,7 @@
 mod definitions;
 mod geography;
 mod population;
+pub mod shipped;
 
 pub use definitions::{load_case_definitions, load_standard_population, load_substances};
 pub use geography::{Partnership, Partnerships, load_partnerships};
