@@ -4,7 +4,8 @@
 //!   commits) on a staging-only copy of `national_quarterly`, so that they stay quick.
 //! - The acceptance run of the national pipeline: every indicator for every area level, the
 //!   planted nitazene cluster raised as a candidate signal, few other signals, review status
-//!   kept across re-runs, and a re-run giving identical tables.
+//!   kept across re-runs, and a re-run giving identical tables; three indicators for four
+//!   areas equal an independent recomputation in Python from the raw extracts.
 
 use crate::{demo_store_copy, drdsurv, repo, text};
 
@@ -214,6 +215,90 @@ fn alerts(s: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The areas the independent check recomputes: Lancashire (large: 350 drug-misuse deaths in
+/// 2023-2025), Rutland (3 deaths: no rate, and the note), Stockton-on-Tees (its coroner sent an
+/// extract and then a revised one that supersedes and withdraws cases) and Northumberland
+/// (treated by two providers, one of which also sent two files that are rejected whole).
+const CHECKED_AREAS: [&str; 4] = ["E10000017", "E06000017", "E06000004", "E06000057"];
+
+/// Starts `tests/python/independent_indicators.py` over the store's raw inbox.
+fn independent_check(store: &std::path::Path) -> std::process::Child {
+    std::process::Command::new("python3")
+        .arg(repo().join("tests/python/independent_indicators.py"))
+        .arg(store.join("inbox"))
+        .arg("2025")
+        .args(CHECKED_AREAS)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("python3 not runnable ({e}); run tests/run.sh"))
+}
+
+/// Drug-misuse DSR, the linked in-treatment share and NSP coverage for [`CHECKED_AREAS`] equal
+/// the Python recomputation from the raw extracts: counts exactly, values to 1e-9 relative,
+/// and a NULL value with the right note where there are too few deaths.
+fn matches_the_independent_check(s: &str, check: std::process::Child) {
+    let o = check.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let want: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let mut compared = 0;
+    for area in CHECKED_AREAS {
+        for id in [
+            "drug_misuse_dsr",
+            "misuse_deaths_in_treatment_share",
+            "nsp_syringes_per_pwid",
+        ] {
+            let got = sql_csv(
+                s,
+                &format!(
+                    "SELECT numerator, denominator, value, coalesce(note, '') FROM benchmarks \
+                     WHERE indicator_id = '{id}' AND area_code = '{area}' AND sex = 'persons' \
+                     AND age_band = 'all' AND basis IN ('registration', '')"
+                ),
+            );
+            assert_eq!(got.len(), 1, "{area} {id}: {got:?}");
+            let w = &want[area][id];
+            let (num, den) = (
+                got[0][0].parse::<f64>().unwrap(),
+                got[0][1].parse::<f64>().unwrap(),
+            );
+            assert_eq!(
+                num,
+                w["numerator"].as_f64().unwrap(),
+                "{area} {id} numerator"
+            );
+            assert_eq!(
+                den,
+                w["denominator"].as_f64().unwrap(),
+                "{area} {id} denominator"
+            );
+            match w["value"].as_f64() {
+                Some(v) => {
+                    let g: f64 = got[0][2].parse().unwrap();
+                    assert!(
+                        (g - v).abs() <= 1e-9 * v.abs().max(1e-300),
+                        "{area} {id}: drdsurv {g}, independent {v}"
+                    );
+                }
+                None => assert_eq!(got[0][2], "", "{area} {id}: expected no value"),
+            }
+            if let Some(note) = w.get("note") {
+                assert_eq!(got[0][3], note.as_str().unwrap_or(""), "{area} {id} note");
+            }
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, 12);
+    // The checked areas cover what the acceptance asks for: a rate withheld for too few deaths.
+    assert!(want["E06000017"]["drug_misuse_dsr"]["value"].is_null());
+    assert!(
+        want["E10000017"]["drug_misuse_dsr"]["numerator"]
+            .as_f64()
+            .unwrap()
+            >= 100.0
+    );
+}
+
 #[test]
 fn national_quarterly_benchmarks_every_area_and_raises_the_planted_cluster() {
     let dir = tempfile::tempdir().unwrap();
@@ -222,9 +307,12 @@ fn national_quarterly_benchmarks_every_area_and_raises_the_planted_cluster() {
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(store.join("inbox/manifest.json")).unwrap()).unwrap();
 
+    // The independent recomputation from the raw extracts runs alongside the pipeline.
+    let check = independent_check(&store);
     let rows = run_pipeline(s, "national_quarterly", "2025Q4");
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["status"], "committed", "{:?}", rows[0]);
+    matches_the_independent_check(s, check);
     // The definitions the run used are recorded.
     assert!(
         rows[0]["definitions"]["case_definitions"]
