@@ -533,3 +533,64 @@ fn reclassifying_a_substance_restates_only_the_counts_it_touches() {
         "only the gabapentinoid counts change"
     );
 }
+
+#[test]
+fn schedule_starts_from_now_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let s = store.to_str().unwrap();
+    let (p, m) = (repo().join("pipelines"), repo().join("sql/models"));
+    let folders = [
+        "--pipelines",
+        p.to_str().unwrap(),
+        "--models",
+        m.to_str().unwrap(),
+    ];
+    // A first start has nothing due: it records each pipeline's start and runs nothing.
+    let once = |extra: &[&str]| {
+        let mut args = vec!["--store", s, "schedule", "--once"];
+        args.extend_from_slice(&folders);
+        args.extend_from_slice(extra);
+        drdsurv(&args)
+    };
+    let o = once(&[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), "");
+    assert!(store.join("scheduler/_delta_log").is_dir());
+    let o = once(&["--pipeline", "no_such_pipeline"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("no pipeline 'no_such_pipeline'"));
+
+    // The daemon (on a new store) stops on SIGTERM with status 0, once it has started.
+    let fresh = dir.path().join("fresh");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_drdsurv"))
+        .args([
+            "--store",
+            fresh.to_str().unwrap(),
+            "schedule",
+            "--tick-seconds",
+            "1",
+        ])
+        .args(folders)
+        .env_remove("RUST_LOG")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("first scheduled") {
+        let mut line = String::new();
+        let n = std::io::BufRead::read_line(&mut log, &mut line).unwrap();
+        assert!(n > 0, "the scheduler ended before starting: {seen}");
+        seen.push_str(&line);
+    }
+    let k = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(k.success());
+    std::io::Read::read_to_string(&mut log, &mut seen).unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}: {seen}");
+    assert!(seen.contains("scheduler stopping"), "{seen}");
+}

@@ -10,6 +10,8 @@
 //!   `alert_signals` and reviewed by people (`drdsurv alerts`).
 //! - [`reference`]: the reference tables (`reference/<table>/` in the store, or the shipped
 //!   copies) registered for a run as `ref_<table>`, and `reference import`.
+//! - [`scheduler`]: `drdsurv schedule`: fires each pipeline on its schedule with catch-up,
+//!   retries, deadlines (`late`) and a concurrency limit, keeping its last fires in the store.
 //! - [`run`]: runs a pipeline's models for a period on `drd-engine`, writes stored models as
 //!   new Delta versions under `marts/`, runs their data tests, and commits the run to the
 //!   ledger (`runs/`), through which readers resolve every mart.
@@ -18,6 +20,7 @@ pub mod alerts;
 pub mod reference;
 pub mod run;
 pub mod schedule;
+pub mod scheduler;
 pub mod spec;
 
 pub use schedule::{Clock, FixedClock, Schedule, SystemClock};

@@ -97,6 +97,19 @@ pub struct RunRecord {
     pub definitions: BTreeMap<String, String>,
     /// Why it failed.
     pub error: Option<String>,
+    /// What started it: `manual` (`drdsurv run`) or `schedule` (`drdsurv schedule`).
+    pub trigger: String,
+    /// Whether it ran past its pipeline's deadline (a late run still commits; it is flagged).
+    pub late: bool,
+}
+
+/// How a run is started.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// `manual` when empty.
+    pub trigger: String,
+    /// The pipeline's deadline: a run taking longer is recorded as late.
+    pub deadline: Option<std::time::Duration>,
 }
 
 impl RunRecord {
@@ -123,6 +136,8 @@ fn ledger_schema() -> SchemaRef {
         Field::new("inputs", DataType::Utf8, false),
         Field::new("error", DataType::Utf8, true),
         Field::new("definitions", DataType::Utf8, true),
+        Field::new("trigger", DataType::Utf8, true),
+        Field::new("late", DataType::Boolean, true),
     ]))
 }
 
@@ -269,6 +284,36 @@ pub async fn run_models(
     period: Period,
     run_id: &str,
 ) -> Result<RunRecord, RunError> {
+    run_models_with(
+        store,
+        project,
+        models,
+        pipeline,
+        period,
+        run_id,
+        &RunOptions::default(),
+    )
+    .await
+}
+
+/// A run id: the pipeline, the period and the start time to the microsecond.
+pub fn new_run_id(pipeline: &str, period: Period) -> String {
+    format!(
+        "{pipeline}-{period}-{}",
+        Utc::now().format("%Y%m%dT%H%M%S%.6fZ")
+    )
+}
+
+/// [`run_models`], saying what started the run and its deadline.
+pub async fn run_models_with(
+    store: &Store,
+    project: &Project,
+    models: &[String],
+    pipeline: &str,
+    period: Period,
+    run_id: &str,
+    options: &RunOptions,
+) -> Result<RunRecord, RunError> {
     let started_at = Utc::now();
     let ctx = drd_engine::new_context();
     let inputs = register_sources(store, &ctx).await?;
@@ -286,6 +331,12 @@ pub async fn run_models(
         inputs,
         definitions,
         error: None,
+        trigger: if options.trigger.is_empty() {
+            "manual".into()
+        } else {
+            options.trigger.clone()
+        },
+        late: false,
     };
     let span = tracing::info_span!("run", run_id, pipeline, period = %period);
     let _g = span.enter();
@@ -371,6 +422,19 @@ pub async fn run_models(
         record.status = "committed".into();
     }
     record.finished_at = Utc::now();
+    if let Some(deadline) = options.deadline {
+        record.late = (record.finished_at - started_at)
+            .to_std()
+            .unwrap_or_default()
+            > deadline;
+        if record.late {
+            tracing::warn!(
+                run_id,
+                ?deadline,
+                "run finished after its deadline: marked late"
+            );
+        }
+    }
     append_ledger(store, &record).await?;
     // Signals reach the review queue only from a committed run.
     if record.status == "committed" && models.iter().any(|m| m == "alert_signals") {
@@ -492,6 +556,8 @@ async fn append_ledger(store: &Store, r: &RunRecord) -> Result<(), RunError> {
         Arc::new(StringArray::from(vec![to_json(&r.inputs)])),
         Arc::new(StringArray::from(vec![r.error.clone()])),
         Arc::new(StringArray::from(vec![to_json(&r.definitions)])),
+        Arc::new(StringArray::from(vec![r.trigger.clone()])),
+        Arc::new(arrow::array::BooleanArray::from(vec![r.late])),
     ];
     let batch =
         RecordBatch::try_new(ledger_schema(), cols).map_err(|e| RunError::Engine(e.to_string()))?;
@@ -525,6 +591,10 @@ pub struct LedgerRow {
     pub outputs: BTreeMap<String, i64>,
     /// Error, if failed.
     pub error: Option<String>,
+    /// `manual` or `schedule` (`manual` for rows written before the column existed).
+    pub trigger: String,
+    /// Whether the run passed its deadline.
+    pub late: bool,
 }
 
 /// Registers a Delta table (at the version it was opened at) under `name`.
@@ -548,7 +618,18 @@ pub async fn read_ledger(store: &Store) -> Result<Vec<LedgerRow>, RunError> {
     };
     let ctx = SessionContext::new();
     register_delta(&ctx, "runs", &t).await?;
-    let batches = Store::sql(&ctx, "SELECT run_id, pipeline, period, status, finished_at, models, error FROM runs ORDER BY finished_at, run_id").await?;
+    // Ledgers written before `trigger` and `late` existed read as manual runs, not late.
+    let has = |c: &str| t.snapshot().is_ok_and(|s| s.schema().field(c).is_some());
+    let extra = if has("trigger") && has("late") {
+        "coalesce(trigger, 'manual') AS trigger, coalesce(late, false) AS late"
+    } else {
+        "'manual' AS trigger, false AS late"
+    };
+    let batches = Store::sql(
+        &ctx,
+        &format!("SELECT run_id, pipeline, period, status, finished_at, models, error, {extra} FROM runs ORDER BY finished_at, run_id"),
+    )
+    .await?;
     let mut out = Vec::new();
     for b in &batches {
         let s = |i: usize| -> Result<StringArray, RunError> {
@@ -557,6 +638,8 @@ pub async fn read_ledger(store: &Store) -> Result<Vec<LedgerRow>, RunError> {
             Ok(c.as_string::<i32>().clone())
         };
         let (id, pipe, per, st, models, err) = (s(0)?, s(1)?, s(2)?, s(3)?, s(5)?, s(6)?);
+        let trigger = s(7)?;
+        let late = b.column(8).as_boolean();
         let fin = b.column(4).as_primitive::<TimestampMicrosecondType>();
         for r in 0..b.num_rows() {
             let results: Vec<serde_json::Value> =
@@ -573,6 +656,8 @@ pub async fn read_ledger(store: &Store) -> Result<Vec<LedgerRow>, RunError> {
                 finished_at: DateTime::from_timestamp_micros(fin.value(r)).unwrap_or_default(),
                 outputs,
                 error: (!err.is_null(r)).then(|| err.value(r).to_string()),
+                trigger: trigger.value(r).to_string(),
+                late: late.value(r),
             });
         }
     }

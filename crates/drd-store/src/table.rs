@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
-use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
 use deltalake::kernel::{Action, MetadataExt, StructType, Transaction};
 use deltalake::parquet::basic::{Compression, ZstdLevel};
 use deltalake::parquet::file::properties::EnabledStatistics;
@@ -351,23 +351,38 @@ impl Store {
         batches: Vec<RecordBatch>,
         metadata: HashMap<String, serde_json::Value>,
     ) -> Result<i64> {
-        // The schema is the new version's: a model's columns may change between runs.
-        let table = match self.open_table(rel).await? {
-            Some(t) => t,
-            None => self.ensure_table(rel, schema).await?,
-        };
         let name = self.table_location(rel).to_string();
-        let props = CommitProperties::default()
-            .with_metadata(metadata)
-            .with_max_retries(50);
-        let t = table
-            .write(batches)
-            .with_save_mode(SaveMode::Overwrite)
-            .with_schema_mode(deltalake::operations::write::SchemaMode::Overwrite)
-            .with_writer_properties(writer_properties())
-            .with_commit_properties(props)
-            .await
-            .map_err(delta(&name))?;
+        // Two writers replacing the same table at once (two runs of a pipeline): Delta refuses
+        // the second commit because the first removed the files it replaces. Replacing the
+        // whole table does not depend on what it held, so the write is simply made again on
+        // top of the newer version (the files of the refused attempt are never referenced).
+        let mut attempt = 0;
+        let t = loop {
+            attempt += 1;
+            // The schema is the new version's: a model's columns may change between runs.
+            let table = match self.open_table(rel).await? {
+                Some(t) => t,
+                None => self.ensure_table(rel, schema).await?,
+            };
+            let props = CommitProperties::default()
+                .with_metadata(metadata.clone())
+                .with_max_retries(50);
+            let written = table
+                .write(batches.clone())
+                .with_save_mode(SaveMode::Overwrite)
+                .with_schema_mode(deltalake::operations::write::SchemaMode::Overwrite)
+                .with_writer_properties(writer_properties())
+                .with_commit_properties(props)
+                .await;
+            match written {
+                Err(DeltaTableError::Transaction {
+                    source: TransactionError::CommitConflict(e),
+                }) if attempt < 20 => {
+                    tracing::debug!(table = %name, attempt, error = %e, "concurrent overwrite; writing again");
+                }
+                other => break other.map_err(delta(&name))?,
+            }
+        };
         t.version().map(|v| v as i64).ok_or_else(|| Error::Delta {
             table: name,
             source: Box::new(DeltaTableError::Generic("no version after a write".into())),

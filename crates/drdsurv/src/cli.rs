@@ -113,6 +113,26 @@ enum Command {
         #[arg(long, env = "DRDSURV_MODELS", default_value = "sql/models")]
         models: PathBuf,
     },
+    /// Fire every pipeline in the pipelines folder on its schedule, until SIGTERM or Ctrl-C
+    /// (runs in progress finish first). Fires missed while it was down run as one backfill
+    /// per pipeline; each scheduled run is a ledger row with trigger `schedule`.
+    Schedule {
+        /// Check once for fires due now, run them, then exit (1 if a run failed).
+        #[arg(long)]
+        once: bool,
+        /// Seconds between checks for due fires.
+        #[arg(long, default_value_t = 30)]
+        tick_seconds: u64,
+        /// Only these pipelines (default: every file in the folder).
+        #[arg(long = "pipeline")]
+        only: Vec<String>,
+        /// Folder of pipeline files.
+        #[arg(long, env = "DRDSURV_PIPELINES", default_value = "pipelines")]
+        pipelines: PathBuf,
+        /// Folder of SQL models.
+        #[arg(long, env = "DRDSURV_MODELS", default_value = "sql/models")]
+        models: PathBuf,
+    },
     /// The run ledger: status, timings and errors of pipeline runs, newest last.
     Runs {
         /// Only this pipeline.
@@ -477,6 +497,65 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 serde_json::json!({"table": table, "file": name, "rows": rows, "version": version})
             )?;
         }
+        Command::Schedule {
+            once,
+            tick_seconds,
+            only,
+            pipelines,
+            models,
+        } => {
+            let mut specs = drd_pipeline::PipelineSpec::load_dir(&pipelines)
+                .map_err(|e| usage(e.to_string()))?;
+            if !only.is_empty() {
+                if let Some(missing) = only.iter().find(|n| !specs.iter().any(|s| &s.name == *n)) {
+                    return Err(usage(format!(
+                        "no pipeline '{missing}' in {}",
+                        pipelines.display()
+                    )));
+                }
+                specs.retain(|s| only.contains(&s.name));
+            }
+            let project =
+                drd_engine::models::Project::load(&models).map_err(|e| usage(e.to_string()))?;
+            let store = drd_store::Store::open(&cli.store)?;
+            let rt = runtime()?;
+            let scheduler = std::sync::Arc::new(drd_pipeline::scheduler::Scheduler::new(
+                store,
+                project,
+                specs,
+                std::sync::Arc::new(drd_pipeline::SystemClock),
+            )?);
+            if once {
+                let records = rt.block_on(scheduler.tick())?;
+                for r in &records {
+                    writeln!(stdout, "{}", serde_json::to_string(r)?)?;
+                }
+                let failed = records.iter().filter(|r| r.status != "committed").count();
+                if failed > 0 {
+                    return Err(Failure {
+                        code: 1,
+                        message: format!(
+                            "{failed} scheduled run(s) failed; see the ledger (drdsurv runs)"
+                        ),
+                    });
+                }
+            } else {
+                // The signal handler is installed before the first tick, so a SIGTERM that
+                // comes while the first fires run still stops the daemon cleanly.
+                let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+                rt.spawn(async move {
+                    wait_for_stop_signal().await;
+                    tracing::info!("stop signal received");
+                    let _ = tx.send(());
+                });
+                rt.block_on(scheduler.serve(
+                    std::time::Duration::from_secs(tick_seconds.max(1)),
+                    async {
+                        let _ = rx.await;
+                    },
+                ))?;
+            }
+        }
         Command::Runs { pipeline, last } => {
             let store = drd_store::Store::open(&cli.store)?;
             let rt = runtime()?;
@@ -492,12 +571,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
             for r in rows {
                 writeln!(
                     stdout,
-                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
                     r.run_id,
                     r.pipeline,
                     r.period,
                     r.status,
                     r.finished_at.format("%Y-%m-%d %H:%M:%S"),
+                    r.trigger,
+                    if r.late { "late" } else { "" },
                     r.error.unwrap_or_default()
                 )?;
             }

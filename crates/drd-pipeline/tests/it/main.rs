@@ -1,7 +1,9 @@
 //! drd-pipeline integration tests (one binary): schedules across daylight-saving changes,
-//! catch-up after downtime, and the shipped pipeline files.
+//! catch-up after downtime, the scheduler (coalesced backfill, retries, deadline, concurrency),
+//! runs and the ledger, and the shipped pipeline files.
 #![allow(clippy::unwrap_used)]
 
 mod run;
 mod schedule;
+mod scheduler;
 mod spec;

@@ -9,10 +9,10 @@ use drd_model::period::Period;
 use drd_pipeline::run::{committed_outputs, read_ledger, register_committed_marts, run_models};
 use drd_store::Store;
 
-struct Dir(PathBuf);
+pub(crate) struct Dir(PathBuf);
 
 impl Dir {
-    fn new(tag: &str) -> Dir {
+    pub(crate) fn new(tag: &str) -> Dir {
         let d = std::env::temp_dir().join(format!("drdsurv-run-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
@@ -35,11 +35,12 @@ impl Drop for Dir {
     }
 }
 
-const COUNTS_OK: &str = "SELECT 'E1' AS area, 3 AS n UNION ALL SELECT 'E2', 5";
-const COUNTS_BAD: &str = "SELECT 'E1' AS area, 3 AS n UNION ALL SELECT CAST(NULL AS VARCHAR), 5";
+pub(crate) const COUNTS_OK: &str = "SELECT 'E1' AS area, 3 AS n UNION ALL SELECT 'E2', 5";
+pub(crate) const COUNTS_BAD: &str =
+    "SELECT 'E1' AS area, 3 AS n UNION ALL SELECT CAST(NULL AS VARCHAR), 5";
 const NOT_NULL: &str = "[[tests]]\ntype = \"not_null\"\ncolumns = [\"area\"]\nblocking = true\n";
 
-fn project(d: &Dir, counts: &str) -> Project {
+pub(crate) fn project(d: &Dir, counts: &str) -> Project {
     d.model(
         "staging",
         "stg_nsp",
