@@ -23,6 +23,7 @@ use drd_model::Source;
 use drd_model::period::{Period, Window};
 use drd_store::{Store, TableKind};
 use serde::Serialize;
+use tracing::Instrument;
 
 /// The ledger table.
 pub const RUNS_TABLE: &str = "runs";
@@ -338,102 +339,82 @@ pub async fn run_models_with(
         },
         late: false,
     };
-    let span = tracing::info_span!("run", run_id, pipeline, period = %period);
-    let _g = span.enter();
-    for name in models {
-        let Some(model) = project.models.get(name) else {
-            record.error = Some(format!("model '{name}' is not in the project"));
-            break;
-        };
-        let t0 = Instant::now();
-        let mspan = tracing::info_span!("model", model = %name);
-        let _m = mspan.enter();
-        match run_one(store, &ctx, model, run_id).await {
-            Ok((rows, version)) => record.models.push(ModelResult {
-                model: name.clone(),
-                status: "ok".into(),
-                rows,
-                version,
-                seconds: t0.elapsed().as_secs_f64(),
-            }),
-            Err(e) => {
-                record.models.push(ModelResult {
-                    model: name.clone(),
-                    status: "error".into(),
-                    rows: 0,
-                    version: None,
-                    seconds: t0.elapsed().as_secs_f64(),
-                });
-                record.error = Some(format!("model {name}: {e}"));
+    let span = tracing::info_span!(
+        "run",
+        run_id,
+        pipeline,
+        period = %period,
+        trigger = %record.trigger,
+        status = tracing::field::Empty,
+        late = tracing::field::Empty,
+    );
+    let scope = RunScope {
+        store,
+        ctx: &ctx,
+        run_id,
+        pipeline,
+        period,
+    };
+    async {
+        for name in models {
+            let Some(model) = project.models.get(name) else {
+                record.error = Some(format!("model '{name}' is not in the project"));
+                break;
+            };
+            let mspan = tracing::info_span!(
+                "model",
+                model = %name,
+                run_id,
+                pipeline,
+                period = %period,
+                rows = tracing::field::Empty,
+                status = tracing::field::Empty,
+            );
+            let stop = scope
+                .model_and_tests(name, model, &mut record)
+                .instrument(mspan)
+                .await;
+            if stop {
                 break;
             }
+            fault_after(name);
         }
-        let mut blocked = None;
-        for test in &model.config.tests {
-            let sql = test.failing_rows_sql(name);
-            let rows = match ctx.sql(&sql).await {
-                Ok(df) => df.collect().await,
-                Err(e) => Err(e),
-            };
-            let batches = match rows {
-                Ok(b) => b,
-                Err(e) => {
-                    record.error = Some(format!(
-                        "test {} of {name} could not run: {e}",
-                        test.label()
-                    ));
-                    blocked = Some(());
-                    break;
-                }
-            };
-            let failures: usize = batches.iter().map(RecordBatch::num_rows).sum();
-            let result = TestResult {
-                model: name.clone(),
-                test: test.label(),
-                severity: match test.severity {
-                    Severity::Warn => "warn".into(),
-                    Severity::Error => "error".into(),
-                },
-                blocking: test.blocking,
-                failures: failures as u64,
-                sample: sample_rows(&batches, 5),
-            };
-            if failures > 0 {
-                tracing::warn!(test = %result.test, failures, "data test failed");
-                if test.blocking {
-                    record.error = Some(format!(
-                        "blocking test {} of {name} failed on {failures} rows",
-                        result.test
-                    ));
-                    blocked = Some(());
-                }
-            }
-            record.tests.push(result);
-            if blocked.is_some() {
-                break;
-            }
-        }
-        if blocked.is_some() {
-            break;
-        }
-        fault_after(name);
     }
+    .instrument(span.clone())
+    .await;
     if record.error.is_none() {
         record.status = "committed".into();
     }
     record.finished_at = Utc::now();
+    let seconds = (record.finished_at - started_at)
+        .to_std()
+        .unwrap_or_default();
     if let Some(deadline) = options.deadline {
-        record.late = (record.finished_at - started_at)
-            .to_std()
-            .unwrap_or_default()
-            > deadline;
+        record.late = seconds > deadline;
+    }
+    span.record("status", record.status.as_str());
+    span.record("late", record.late);
+    {
+        let _in_run = span.enter();
         if record.late {
+            // A span event on the run, and a metric.
             tracing::warn!(
-                run_id,
-                ?deadline,
+                monotonic_counter.drdsurv_runs_late = 1u64,
+                pipeline,
+                deadline_seconds = options.deadline.map_or(0, |d| d.as_secs()),
                 "run finished after its deadline: marked late"
             );
         }
+        let rows: u64 = record.models.iter().map(|m| m.rows).sum();
+        let failures: u64 = record.tests.iter().map(|t| t.failures).sum();
+        tracing::info!(
+            histogram.drdsurv_run_duration_seconds = seconds.as_secs_f64(),
+            monotonic_counter.drdsurv_model_rows = rows,
+            monotonic_counter.drdsurv_test_failures = failures,
+            pipeline,
+            status = %record.status,
+            "run finished"
+        );
     }
     append_ledger(store, &record).await?;
     // Signals reach the review queue only from a committed run.
@@ -442,6 +423,112 @@ pub async fn run_models_with(
         tracing::info!(new, updated, "alert signals merged into the review queue");
     }
     Ok(record)
+}
+
+/// What every model of a run shares.
+struct RunScope<'a> {
+    store: &'a Store,
+    ctx: &'a SessionContext,
+    run_id: &'a str,
+    pipeline: &'a str,
+    period: Period,
+}
+
+impl RunScope<'_> {
+    /// Runs one model and its data tests (each test in its own span), adding their results to
+    /// `record`. Returns true when the run must stop: the model failed, or a blocking test
+    /// failed or could not run.
+    async fn model_and_tests(
+        &self,
+        name: &str,
+        model: &drd_engine::models::Model,
+        record: &mut RunRecord,
+    ) -> bool {
+        let t0 = Instant::now();
+        let here = tracing::Span::current();
+        match run_one(self.store, self.ctx, model, self.run_id).await {
+            Ok((rows, version)) => {
+                here.record("rows", rows);
+                here.record("status", "ok");
+                record.models.push(ModelResult {
+                    model: name.to_string(),
+                    status: "ok".into(),
+                    rows,
+                    version,
+                    seconds: t0.elapsed().as_secs_f64(),
+                });
+            }
+            Err(e) => {
+                here.record("status", "error");
+                record.models.push(ModelResult {
+                    model: name.to_string(),
+                    status: "error".into(),
+                    rows: 0,
+                    version: None,
+                    seconds: t0.elapsed().as_secs_f64(),
+                });
+                record.error = Some(format!("model {name}: {e}"));
+                return true;
+            }
+        }
+        for test in &model.config.tests {
+            let label = test.label();
+            let tspan = tracing::info_span!(
+                "test",
+                test = %label,
+                model = %name,
+                run_id = self.run_id,
+                pipeline = self.pipeline,
+                period = %self.period,
+                failures = tracing::field::Empty,
+            );
+            let sql = test.failing_rows_sql(name);
+            let rows = async {
+                match self.ctx.sql(&sql).await {
+                    Ok(df) => df.collect().await,
+                    Err(e) => Err(e),
+                }
+            }
+            .instrument(tspan.clone())
+            .await;
+            let batches = match rows {
+                Ok(b) => b,
+                Err(e) => {
+                    record.error = Some(format!("test {label} of {name} could not run: {e}"));
+                    return true;
+                }
+            };
+            let failures: usize = batches.iter().map(RecordBatch::num_rows).sum();
+            tspan.record("failures", failures as u64);
+            let result = TestResult {
+                model: name.to_string(),
+                test: label,
+                severity: match test.severity {
+                    Severity::Warn => "warn".into(),
+                    Severity::Error => "error".into(),
+                },
+                blocking: test.blocking,
+                failures: failures as u64,
+                sample: sample_rows(&batches, 5),
+            };
+            let blocked = failures > 0 && test.blocking;
+            if failures > 0 {
+                let _t = tspan.enter();
+                tracing::warn!(test = %result.test, failures, "data test failed");
+                if blocked {
+                    record.error = Some(format!(
+                        "blocking test {} of {name} failed on {failures} rows",
+                        result.test
+                    ));
+                }
+            }
+            record.tests.push(result);
+            if blocked {
+                return true;
+            }
+        }
+        false
+    }
 }
 
 /// Runs one model: stored models become a new version of `marts/<model>/`; every model is

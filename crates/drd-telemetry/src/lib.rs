@@ -3,15 +3,16 @@
 //! [`init`] installs a `tracing` subscriber: human-readable lines on standard error by default,
 //! or one JSON object per event with [`LogFormat::Json`]. `RUST_LOG` filters as usual
 //! (default `info`, with dependencies at `warn`). [`otel_layer`] turns the same spans into
-//! OpenTelemetry spans for any SDK exporter (the identifier-scan test uses the in-memory one;
-//! OTLP export to a collector is configured here too when it lands), so binaries never
-//! configure tracing themselves.
+//! OpenTelemetry spans for any SDK exporter, and [`metrics_layer`] turns events with metric
+//! fields into OpenTelemetry metrics (tests use the in-memory exporters). When
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` is set, [`init`] exports both over OTLP; otherwise export is
+//! off. Binaries never configure tracing themselves.
 //!
 //! Log messages are constant strings with values in fields, and never carry a row's content
 //! (docs/style.md): identifiers must not reach a log.
 //!
 //! ```
-//! drd_telemetry::init(drd_telemetry::LogFormat::Human).unwrap();
+//! let _telemetry = drd_telemetry::init(drd_telemetry::LogFormat::Human).unwrap();
 //! tracing::info!(files = 3, "generated");
 //! ```
 
@@ -53,10 +54,60 @@ pub enum Error {
     /// A subscriber was already installed.
     #[error("logging was already initialised: {0}")]
     AlreadySet(String),
+    /// The OTLP exporter could not be built from the `OTEL_*` variables.
+    #[error("OpenTelemetry export is not set up ({0}); check OTEL_EXPORTER_OTLP_ENDPOINT")]
+    Otlp(String),
 }
 
-/// Installs the global subscriber, writing to standard error. Call once, first thing in `main`.
-pub fn init(format: LogFormat) -> Result<(), Error> {
+/// What [`init`] set up. Keep it alive until the command ends: dropping it flushes and shuts
+/// down the OpenTelemetry exporters, so the last spans and metrics are sent.
+#[derive(Debug, Default)]
+#[must_use = "dropping the guard at once shuts the exporters down"]
+pub struct Telemetry {
+    tracer: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+    meter: Option<opentelemetry_sdk::metrics::SdkMeterProvider>,
+}
+
+impl Telemetry {
+    /// Whether spans and metrics are exported over OTLP.
+    pub fn exporting(&self) -> bool {
+        self.tracer.is_some()
+    }
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        if let Some(t) = self.tracer.take() {
+            let _ = t.shutdown();
+        }
+        if let Some(m) = self.meter.take() {
+            let _ = m.shutdown();
+        }
+    }
+}
+
+/// Whether the standard variables ask for OTLP export: `OTEL_EXPORTER_OTLP_ENDPOINT` (or the
+/// traces endpoint) is set and `OTEL_SDK_DISABLED` is not `true`.
+fn otlp_wanted() -> bool {
+    let set = |k: &str| std::env::var(k).is_ok_and(|v| !v.trim().is_empty());
+    let disabled =
+        std::env::var("OTEL_SDK_DISABLED").is_ok_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    !disabled && (set("OTEL_EXPORTER_OTLP_ENDPOINT") || set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+}
+
+/// Installs the global subscriber, writing to standard error. Call once, first thing in `main`,
+/// and keep the returned guard until the end.
+///
+/// When `OTEL_EXPORTER_OTLP_ENDPOINT` is set, every span also goes to an OTLP collector (HTTP
+/// with protobuf, batched), and events with `histogram.`, `counter.` or `monotonic_counter.`
+/// fields become metrics on the same endpoint. The exporters read the standard `OTEL_*`
+/// variables (endpoint, headers, timeout; `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES`
+/// for the resource, service name `drdsurv` by default). Otherwise nothing is exported.
+pub fn init(format: LogFormat) -> Result<Telemetry, Error> {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+
     let filter = match std::env::var("RUST_LOG") {
         Ok(v) if !v.trim().is_empty() => {
             EnvFilter::try_new(v).map_err(|e| Error::Filter(e.to_string()))?
@@ -67,19 +118,67 @@ pub fn init(format: LogFormat) -> Result<(), Error> {
             "info,deltalake=warn,deltalake_core=warn,delta_kernel=warn,buoyant_kernel=warn,object_store=warn",
         ),
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_span_events(FmtSpan::NONE);
-    let r = match format {
-        LogFormat::Human => builder.with_target(false).try_init(),
-        LogFormat::Json => builder
+    let fmt = match format {
+        LogFormat::Human => fmt.with_target(false).boxed(),
+        LogFormat::Json => fmt
             .json()
             .flatten_event(true)
             .with_current_span(true)
-            .try_init(),
+            .boxed(),
     };
-    r.map_err(|e| Error::AlreadySet(e.to_string()))
+    let mut telemetry = Telemetry::default();
+    if otlp_wanted() {
+        let resource = opentelemetry_sdk::Resource::builder()
+            .with_service_name(
+                std::env::var("OTEL_SERVICE_NAME").unwrap_or_else(|_| "drdsurv".into()),
+            )
+            .build();
+        let spans = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .build()
+            .map_err(|e| Error::Otlp(e.to_string()))?;
+        telemetry.tracer = Some(
+            opentelemetry_sdk::trace::SdkTracerProvider::builder()
+                .with_batch_exporter(spans)
+                .with_resource(resource.clone())
+                .build(),
+        );
+        let metrics = opentelemetry_otlp::MetricExporter::builder()
+            .with_http()
+            .build()
+            .map_err(|e| Error::Otlp(e.to_string()))?;
+        telemetry.meter = Some(
+            opentelemetry_sdk::metrics::SdkMeterProvider::builder()
+                .with_periodic_exporter(metrics)
+                .with_resource(resource)
+                .build(),
+        );
+    }
+    let otel = telemetry.tracer.as_ref().map(otel_layer);
+    let metrics = telemetry.meter.clone().map(metrics_layer);
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(otel)
+        .with(metrics)
+        .try_init()
+        .map_err(|e| Error::AlreadySet(e.to_string()))?;
+    Ok(telemetry)
+}
+
+/// A `tracing` layer that turns events with `histogram.`, `counter.` or `monotonic_counter.`
+/// fields into OpenTelemetry metrics through `provider` (run duration, rows, test failures,
+/// late runs).
+pub fn metrics_layer<S>(
+    provider: opentelemetry_sdk::metrics::SdkMeterProvider,
+) -> impl tracing_subscriber::Layer<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    tracing_opentelemetry::MetricsLayer::new(provider)
 }
 
 /// A `tracing` layer that records every span, with its fields and events, as an

@@ -295,7 +295,7 @@ fn usage(message: impl Into<String>) -> Failure {
 fn run(cli: Cli) -> Result<(), Failure> {
     let format =
         drd_telemetry::LogFormat::parse(&cli.log_format).map_err(|e| usage(e.to_string()))?;
-    drd_telemetry::init(format)?;
+    let _telemetry = drd_telemetry::init(format)?;
     if cli.engine != "embedded" && !cli.engine.starts_with("ballista://") {
         return Err(usage(format!(
             "unknown engine '{}': expected embedded or ballista://HOST:PORT",
