@@ -55,7 +55,9 @@ pub enum Materialisation {
     Table,
     /// Not stored: later models read the query itself.
     View,
-    /// The run's periods are replaced; other periods are kept.
+    /// Each run replaces the rows of its own period (its `period_column` must hold the run's
+    /// period label on every row) and keeps every other period's rows as the last committed
+    /// run left them.
     OverwriteByPeriod,
 }
 
@@ -337,6 +339,23 @@ impl Project {
                 }
                 Err(e) => return Err(io(&cfg_path)(e)),
             };
+            let config: ModelConfig = config;
+            match (&config.materialisation, &config.period_column) {
+                (Materialisation::OverwriteByPeriod, None) => {
+                    return Err(ModelError::Invalid {
+                        path: cfg_path,
+                        message: "materialisation overwrite_by_period needs period_column, the column holding the run's period".into(),
+                    });
+                }
+                (Materialisation::Table | Materialisation::View, Some(_)) => {
+                    return Err(ModelError::Invalid {
+                        path: cfg_path,
+                        message: "period_column is only for materialisation overwrite_by_period"
+                            .into(),
+                    });
+                }
+                _ => {}
+            }
             sources.push(Model {
                 name: name.clone(),
                 layer: layer.clone(),

@@ -446,7 +446,7 @@ impl RunScope<'_> {
     ) -> bool {
         let t0 = Instant::now();
         let here = tracing::Span::current();
-        match run_one(self.store, self.ctx, model, self.run_id).await {
+        match run_one(self.store, self.ctx, model, self.run_id, self.period).await {
             Ok((rows, version)) => {
                 here.record("rows", rows);
                 here.record("status", "ok");
@@ -538,6 +538,7 @@ async fn run_one(
     ctx: &SessionContext,
     model: &drd_engine::models::Model,
     run_id: &str,
+    period: Period,
 ) -> Result<(u64, Option<i64>), String> {
     let df = ctx.sql(&model.sql).await.map_err(|e| e.to_string())?;
     let planned: SchemaRef = Arc::new(df.schema().as_arrow().clone());
@@ -552,6 +553,13 @@ async fn run_one(
         .first()
         .map_or_else(|| plain_schema(&planned), RecordBatch::schema);
     let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
+    // What the model's table holds after this run: its rows, plus for an overwrite_by_period
+    // model every other period's committed rows. Later models read the same.
+    let mut stored = batches;
+    if let Some(col) = &model.config.period_column {
+        let others = other_periods(store, model, col, period, &schema, &stored).await?;
+        stored.extend(others);
+    }
     let version = match model.config.materialisation {
         Materialisation::View => None,
         Materialisation::Table | Materialisation::OverwriteByPeriod => {
@@ -563,7 +571,7 @@ async fn run_one(
                 .overwrite(
                     &format!("marts/{}", model.name),
                     &schema,
-                    batches.clone(),
+                    stored.clone(),
                     meta,
                 )
                 .await
@@ -571,12 +579,87 @@ async fn run_one(
             Some(v)
         }
     };
-    let mem = MemTable::try_new(schema, vec![batches]).map_err(|e| e.to_string())?;
+    let mem = MemTable::try_new(schema, vec![stored]).map_err(|e| e.to_string())?;
     ctx.deregister_table(model.name.as_str())
         .map_err(|e| e.to_string())?;
     ctx.register_table(model.name.as_str(), Arc::new(mem))
         .map_err(|e| e.to_string())?;
     Ok((rows, version))
+}
+
+/// For an `overwrite_by_period` model: checks that every new row is for the run's period, and
+/// returns the rows of every other period as the last committed run left the table (never an
+/// uncommitted version, so a failed run's rows are never carried forward), in the new schema.
+async fn other_periods(
+    store: &Store,
+    model: &drd_engine::models::Model,
+    col: &str,
+    period: Period,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<Vec<RecordBatch>, String> {
+    let label = period.to_string();
+    let idx = schema
+        .index_of(col)
+        .map_err(|_| format!("period_column '{col}' is not a column of the model's output"))?;
+    for b in batches {
+        let c = arrow::compute::cast(b.column(idx), &DataType::Utf8).map_err(|e| e.to_string())?;
+        let c = c.as_string::<i32>();
+        if let Some(r) = (0..c.len()).find(|&r| c.is_null(r) || c.value(r) != label) {
+            let got = if c.is_null(r) { "NULL" } else { c.value(r) };
+            return Err(format!(
+                "overwrite_by_period: a row has {col} = {got} in a run for {label}"
+            ));
+        }
+    }
+    let rel = format!("marts/{}", model.name);
+    let Some((version, _)) = committed_outputs(store)
+        .await
+        .map_err(|e| e.to_string())?
+        .remove(&model.name)
+    else {
+        return Ok(Vec::new());
+    };
+    let Some(t) = store
+        .open_table_at(&rel, version)
+        .await
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok(Vec::new());
+    };
+    let ctx = SessionContext::new();
+    register_delta(&ctx, "committed", &t)
+        .await
+        .map_err(|e| e.to_string())?;
+    let cols: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|f| format!("\"{}\"", f.name().replace('"', "\"\"")))
+        .collect();
+    let sql = format!(
+        "SELECT {} FROM committed WHERE CAST(\"{}\" AS VARCHAR) <> '{}'",
+        cols.join(", "),
+        col.replace('"', "\"\""),
+        label.replace('\'', "''")
+    );
+    let kept = Store::sql(&ctx, &sql).await.map_err(|e| {
+        format!(
+            "overwrite_by_period: the committed rows of {} no longer fit the model's columns: {e}",
+            model.name
+        )
+    })?;
+    kept.iter()
+        .map(|b| {
+            let cols = b
+                .columns()
+                .iter()
+                .zip(schema.fields())
+                .map(|(c, f)| arrow::compute::cast(c, f.data_type()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| e.to_string())?;
+            RecordBatch::try_new(schema.clone(), cols).map_err(|e| e.to_string())
+        })
+        .collect()
 }
 
 fn plain_type(t: &DataType) -> DataType {

@@ -188,3 +188,120 @@ async fn a_model_error_fails_the_run_and_names_the_model() {
     );
     assert!(committed_outputs(&store).await.unwrap().is_empty());
 }
+
+/// A history model materialised by period, after `counts`, and a model after it whose
+/// blocking test fails when `fail` is set.
+fn history_project(d: &Dir, fail: bool) -> Project {
+    d.model("marts", "counts", COUNTS_OK, "materialisation = \"view\"");
+    d.model(
+        "indicators",
+        "hist",
+        "SELECT p.period, c.area, c.n FROM counts c CROSS JOIN run_params p",
+        "materialisation = \"overwrite_by_period\"\nperiod_column = \"period\"\n",
+    );
+    d.model(
+        "benchmarks",
+        "after",
+        if fail {
+            "SELECT CAST(NULL AS VARCHAR) AS area FROM hist"
+        } else {
+            "SELECT area FROM hist"
+        },
+        NOT_NULL,
+    );
+    Project::load(d.path()).unwrap()
+}
+
+#[tokio::test]
+async fn overwrite_by_period_replaces_the_runs_period_and_keeps_the_committed_others() {
+    let store = Store::open("memory://run-by-period").unwrap();
+    let (good, bad) = (Dir::new("by-period-good"), Dir::new("by-period-bad"));
+    let (p, p_bad) = (history_project(&good, false), history_project(&bad, true));
+    let order = p.select(&["*".into()]).unwrap();
+    let run = |p: &Project, period: Period, id: &str| {
+        let (p, order) = (p.clone(), order.clone());
+        let (store, id) = (store.clone(), id.to_string());
+        async move {
+            run_models(&store, &p, &order, "hist", period, &id)
+                .await
+                .unwrap()
+        }
+    };
+    let periods = || async {
+        read(
+            &store,
+            "SELECT period, count(*) AS n FROM hist GROUP BY period ORDER BY period",
+        )
+        .await
+        .into_iter()
+        .filter(|l| l.contains("2026Q"))
+        .map(|l| {
+            l.split_whitespace()
+                .filter(|w| *w != "|")
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        run(&p, Period::Quarter(2026, 1), "r1").await.status,
+        "committed"
+    );
+    assert_eq!(
+        run(&p, Period::Quarter(2026, 2), "r2").await.status,
+        "committed"
+    );
+    assert_eq!(periods().await, vec!["2026Q1 2", "2026Q2 2"]);
+    // Re-running a period replaces its rows: no duplicates.
+    assert_eq!(
+        run(&p, Period::Quarter(2026, 1), "r3").await.status,
+        "committed"
+    );
+    assert_eq!(periods().await, vec!["2026Q1 2", "2026Q2 2"]);
+    // A failed run writes its period into a new version of hist, which is never committed;
+    // the next run builds on the committed rows, so the failed period never appears.
+    let failed = run(&p_bad, Period::Quarter(2026, 3), "r4").await;
+    assert_eq!(failed.status, "failed", "{:?}", failed.error);
+    assert_eq!(periods().await, vec!["2026Q1 2", "2026Q2 2"]);
+    assert_eq!(
+        run(&p, Period::Quarter(2026, 4), "r5").await.status,
+        "committed"
+    );
+    assert_eq!(periods().await, vec!["2026Q1 2", "2026Q2 2", "2026Q4 2"]);
+}
+
+#[tokio::test]
+async fn overwrite_by_period_refuses_rows_of_another_period_and_a_missing_column() {
+    let store = Store::open("memory://run-by-period-bad").unwrap();
+    let d = Dir::new("by-period-wrong");
+    d.model(
+        "marts",
+        "hist",
+        "SELECT '2020Q1' AS period, 1 AS n",
+        "materialisation = \"overwrite_by_period\"\nperiod_column = \"period\"\n",
+    );
+    let p = Project::load(d.path()).unwrap();
+    let r = run_models(
+        &store,
+        &p,
+        &["hist".into()],
+        "t",
+        Period::Quarter(2026, 1),
+        "w1",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, "failed");
+    let e = r.error.unwrap();
+    assert!(e.contains("period = 2020Q1 in a run for 2026Q1"), "{e}");
+
+    let d = Dir::new("by-period-nocol");
+    d.model(
+        "marts",
+        "hist",
+        "SELECT 1 AS n",
+        "materialisation = \"overwrite_by_period\"\n",
+    );
+    let e = Project::load(d.path()).unwrap_err().to_string();
+    assert!(e.contains("needs period_column"), "{e}");
+}
