@@ -14,13 +14,15 @@ bin="$CARGO_TARGET_DIR/release/drdsurv"
 work="${BENCH_DIR:-/tmp/drdsurv-bench}"
 rows="${ROWS:-10000000}"
 mkdir -p "$work" bench/results
-dirs=()
-for seed in 7 8 9; do
-  [ -f "$work/nat$seed/manifest.json" ] || "$bin" generate --out "$work/nat$seed" --scale national --years 10 --seed "$seed" >/dev/null
-  dirs+=("$work/nat$seed")
-done
 csv="$work/top-$rows.csv"
-[ -f "$csv" ] || python3 bench/make_top_csv.py "$csv" --rows "$rows" "${dirs[@]}"
+if [ ! -f "$csv" ]; then
+  dirs=()
+  for seed in 7 8 9; do
+    [ -f "$work/nat$seed/manifest.json" ] || "$bin" generate --out "$work/nat$seed" --scale national --years 10 --seed "$seed" >/dev/null
+    dirs+=("$work/nat$seed")
+  done
+  python3 bench/make_top_csv.py "$csv" --rows "$rows" "${dirs[@]}"
+fi
 areas=$(tail -n +2 reference/partnerships_2021.csv | cut -d, -f1 | paste -sd, -)
 export DRDSURV_LINKAGE_KEY="benchmark-linkage-key-not-for-production-use"
 runs=${RUNS:-1}

@@ -120,14 +120,11 @@ impl Ingestor<'_> {
     ) -> Result<Receipt> {
         check_submitter(submitter)?;
         let started = Instant::now();
-        let file_name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
         let pre = prepass(path).map_err(|e| Error::Io {
             path: path.display().to_string(),
             source: e,
         })?;
+        let file_name = stored_file_name(path, &pre.sha256);
         let span = info_span!(
             "ingest_file",
             source = source.code(),
@@ -553,4 +550,36 @@ impl Sink {
             None => Ok(out),
         }
     }
+}
+
+/// The name a file is recorded under (receipts, quarantine, messages): its own name, unless
+/// the name may hold an identifier (an NHS number or a postcode, [`drd_model::ids::may_identify`]);
+/// then `withheld-<first 12 hex digits of its SHA-256>` with the file's extension.
+fn stored_file_name(path: &Path, sha256: &str) -> String {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if !drd_model::ids::may_identify(&name) {
+        return name;
+    }
+    let lower = name.to_ascii_lowercase();
+    let ext = [
+        ".csv.gz",
+        ".ndjson.gz",
+        ".json.gz",
+        ".csv",
+        ".xlsx",
+        ".ndjson",
+        ".json",
+        ".gz",
+    ]
+    .into_iter()
+    .find(|e| lower.ends_with(e))
+    .unwrap_or("");
+    tracing::warn!(
+        sha256 = &sha256[..12.min(sha256.len())],
+        "file name may hold an identifier: recorded as withheld"
+    );
+    format!("withheld-{}{ext}", &sha256[..12.min(sha256.len())])
 }

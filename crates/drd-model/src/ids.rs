@@ -182,6 +182,46 @@ pub fn postcode_district(raw: &str) -> Result<String> {
     }
 }
 
+/// Whether free text (such as a submitted file's name) may hold a direct identifier: a valid
+/// NHS number (10 digits passing the Modulus 11 check, separators ' ', '-', '_' or '.'
+/// allowed between digits) or a full UK postcode (with or without its space). Errs on the
+/// side of caution: a date run that happens to pass the check counts too.
+pub fn may_identify(text: &str) -> bool {
+    // Digit runs, skipping separators between digits.
+    let chars: Vec<char> = text.chars().collect();
+    let mut runs: Vec<Vec<u32>> = vec![Vec::new()];
+    for (i, c) in chars.iter().enumerate() {
+        if let Some(d) = c.to_digit(10) {
+            if let Some(last) = runs.last_mut() {
+                last.push(d);
+            }
+        } else {
+            let joins = matches!(c, ' ' | '-' | '_' | '.')
+                && i > 0
+                && chars[i - 1].is_ascii_digit()
+                && chars.get(i + 1).is_some_and(char::is_ascii_digit);
+            if !joins {
+                runs.push(Vec::new());
+            }
+        }
+    }
+    let nhs = runs.iter().any(|r| {
+        r.windows(10)
+            .any(|w| mod11_check_digit(&w[..9]).is_some_and(|c| c == w[9]))
+    });
+    if nhs {
+        return true;
+    }
+    let tokens: Vec<&str> = text
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|t| !t.is_empty())
+        .collect();
+    tokens.iter().any(|t| postcode_district(t).is_ok())
+        || tokens
+            .windows(2)
+            .any(|w| postcode_district(&format!("{} {}", w[0], w[1])).is_ok())
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -281,6 +321,30 @@ mod tests {
             if !bad.is_empty() {
                 assert!(!e.contains(bad), "the value must never be echoed: {e}");
             }
+        }
+    }
+
+    #[test]
+    fn file_names_with_identifiers_are_recognised() {
+        for name in [
+            "top-9434765919.csv",
+            "deaths 943 476 5919.xlsx",
+            "case-943-476-5919.csv",
+            "smith_B70 8QT.csv",
+            "extract-b708qt.csv",
+        ] {
+            assert!(may_identify(name), "{name}");
+        }
+        for name in [
+            "top-extract-2026-01-15.csv",
+            "extract-2025-09-30.csv",
+            "returns-2019.csv.gz",
+            "late-submission-missing-column.csv",
+            "scan-of-extract.xlsx",
+            "top-extract-corrupt.ndjson",
+            "9434765918.csv",
+        ] {
+            assert!(!may_identify(name), "{name}");
         }
     }
 }

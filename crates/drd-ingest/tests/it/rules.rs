@@ -698,3 +698,31 @@ async fn whole_file_rejections_write_nothing() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_file_name_holding_an_identifier_is_recorded_as_withheld() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("store").to_str().unwrap()).unwrap();
+    let source = Source::Coroner;
+    let rows = vec![
+        with_row_key(source, row_with(source, &[]), 1),
+        with_row_key(source, row_with(source, &[("sex", "Q")]), 2),
+    ];
+    let f = csv_file(dir.path(), "smith-943 476 5919.csv", &rows);
+    let r = &ingest(&store, source, &[&f]).await[0];
+    assert_eq!((r.rows_accepted, r.rows_quarantined), (1, 1));
+    let want = format!("withheld-{}.csv", &r.file_sha256[..12]);
+    assert_eq!(r.file_name, want);
+    let q = crate::rows(&store, TableKind::Quarantine, source).await;
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0]["file_name"], want);
+    assert!(
+        q.iter()
+            .flat_map(|m| m.values())
+            .all(|v| !v.contains("943 476 5919") && !v.contains("9434765919"))
+    );
+    // An ordinary name is kept as sent.
+    let f = csv_file(dir.path(), "extract-2025-01-31.csv", &rows[..1]);
+    let r = &ingest(&store, source, &[&f]).await[0];
+    assert_eq!(r.file_name, "extract-2025-01-31.csv");
+}
