@@ -1,8 +1,9 @@
 //! drdsurv's query engine: DataFusion [`SessionContext`]s with every drd-stats method
 //! registered as a SQL function.
 //!
-//! [`new_context`] is the one way the project makes a context; [`register_functions`] adds the
-//! functions to a context made elsewhere. The functions live in [`udf`]: each is a
+//! [`new_context`] is the one way the project makes an embedded context; [`register_functions`]
+//! adds the functions to a context made elsewhere, and [`ballista`] makes contexts, schedulers
+//! and executors for a Ballista cluster that know the same functions. The functions live in [`udf`]: each is a
 //! [`StatFunction`](udf::StatFunction) naming its arguments, so a bad argument is a SQL error
 //! that names the function and the argument (`wilson_lower: argument 'x' …`), never a panic
 //! or a silent NaN. The names and argument order are a contract with the analysts' SQL
@@ -15,9 +16,11 @@
 //! # Ok(()) }
 //! ```
 
+use datafusion::logical_expr::{AggregateUDF, ScalarUDF, WindowUDF};
 use datafusion::prelude::SessionContext;
 
 pub mod alerts;
+pub mod ballista;
 pub mod disclosure;
 pub mod models;
 pub mod output;
@@ -32,25 +35,34 @@ pub fn new_context() -> SessionContext {
     ctx
 }
 
-/// Registers every drdsurv function in `ctx`.
-pub fn register_functions(ctx: &SessionContext) {
-    for f in udf::scalar_functions() {
-        ctx.register_udf(f);
-    }
-    for f in udaf::aggregate_functions()
+/// Every drdsurv function: scalar, aggregate and window.
+pub fn functions() -> (Vec<ScalarUDF>, Vec<AggregateUDF>, Vec<WindowUDF>) {
+    let scalar = udf::scalar_functions()
+        .into_iter()
+        .chain(disclosure::disclosure_functions())
+        .collect();
+    let aggregate = udaf::aggregate_functions()
         .into_iter()
         .chain(udaf::mean_functions())
-    {
-        ctx.register_udaf(f);
-    }
-    for f in udwf::window_functions()
+        .chain([disclosure::ckm_count()])
+        .collect();
+    let window = udwf::window_functions()
         .into_iter()
         .chain(alerts::alert_functions())
-    {
-        ctx.register_udwf(f);
-    }
-    for f in disclosure::disclosure_functions() {
+        .collect();
+    (scalar, aggregate, window)
+}
+
+/// Registers every drdsurv function in `ctx`.
+pub fn register_functions(ctx: &SessionContext) {
+    let (scalar, aggregate, window) = functions();
+    for f in scalar {
         ctx.register_udf(f);
     }
-    ctx.register_udaf(disclosure::ckm_count());
+    for f in aggregate {
+        ctx.register_udaf(f);
+    }
+    for f in window {
+        ctx.register_udwf(f);
+    }
 }

@@ -147,6 +147,38 @@ enum Command {
         #[command(subcommand)]
         action: AlertsCmd,
     },
+    /// Run a Ballista scheduler whose sessions know every drdsurv SQL function (stock
+    /// Ballista processes do not). Runs until stopped.
+    BallistaScheduler {
+        /// Address to listen on.
+        #[arg(long, default_value = "0.0.0.0:50050")]
+        bind: std::net::SocketAddr,
+        /// Host name executors and clients reach this scheduler at.
+        #[arg(long, default_value = "localhost")]
+        external_host: String,
+    },
+    /// Run a Ballista executor with every drdsurv SQL function in its registry. Runs until
+    /// stopped.
+    BallistaExecutor {
+        /// Address of the executor's Flight service.
+        #[arg(long, default_value = "0.0.0.0:50051")]
+        bind: std::net::SocketAddr,
+        /// Port of the executor's gRPC service.
+        #[arg(long, default_value_t = 50052)]
+        grpc_port: u16,
+        /// Host name the scheduler reaches this executor at.
+        #[arg(long)]
+        external_host: Option<String>,
+        /// The scheduler, HOST:PORT.
+        #[arg(long, default_value = "localhost:50050")]
+        scheduler: String,
+        /// Tasks at once (default: the number of cores).
+        #[arg(long)]
+        concurrent_tasks: Option<usize>,
+        /// Folder for shuffle files (default: a temporary folder).
+        #[arg(long)]
+        work_dir: Option<String>,
+    },
     /// Versioned reference data (formats.md §4).
     Reference {
         #[command(subcommand)]
@@ -555,6 +587,46 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     },
                 ))?;
             }
+        }
+        Command::BallistaScheduler {
+            bind,
+            external_host,
+        } => {
+            let rt = runtime()?;
+            rt.block_on(drd_engine::ballista::run_scheduler(bind, &external_host))
+                .map_err(|e| Failure {
+                    code: 1,
+                    message: format!("ballista scheduler: {e}"),
+                })?;
+        }
+        Command::BallistaExecutor {
+            bind,
+            grpc_port,
+            external_host,
+            scheduler,
+            concurrent_tasks,
+            work_dir,
+        } => {
+            let (host, port) = scheduler
+                .rsplit_once(':')
+                .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
+                .ok_or_else(|| usage(format!("--scheduler '{scheduler}' is not HOST:PORT")))?;
+            let opts = drd_engine::ballista::ExecutorOptions {
+                bind,
+                grpc_port,
+                external_host,
+                scheduler_host: host,
+                scheduler_port: port,
+                concurrent_tasks: concurrent_tasks
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from)),
+                work_dir,
+            };
+            let rt = runtime()?;
+            rt.block_on(drd_engine::ballista::run_executor(opts))
+                .map_err(|e| Failure {
+                    code: 1,
+                    message: format!("ballista executor: {e}"),
+                })?;
         }
         Command::Runs { pipeline, last } => {
             let store = drd_store::Store::open(&cli.store)?;

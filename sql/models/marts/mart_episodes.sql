@@ -32,6 +32,10 @@ WITH forms AS (
 ep AS (
     SELECT provider_code, client_id, episode_start,
            max(person_id) AS person_id,
+           -- Area, sex and band from any form, for an episode known only from a post-exit form.
+           max(partnership_code) AS any_partnership_code,
+           max(sex) AS any_sex,
+           max(age_band) AS any_age_band,
            max(top_date) AS last_top_date,
            max(CASE WHEN stage = 'exit' THEN top_date END) AS exit_date,
            max(CASE WHEN stage = 'exit' AND newest_of_stage = 1 THEN exit_reason END) AS exit_reason,
@@ -48,9 +52,9 @@ latest AS (
 joined AS (
     SELECT e.provider_code, e.client_id, e.episode_start, e.person_id, e.last_top_date,
            e.exit_date, e.exit_reason, e.forms,
-           coalesce(s.partnership_code, l.partnership_code) AS partnership_code,
-           coalesce(s.sex, l.sex) AS sex,
-           coalesce(s.age_band, l.age_band) AS age_band,
+           coalesce(s.partnership_code, l.partnership_code, e.any_partnership_code) AS partnership_code,
+           coalesce(s.sex, l.sex, e.any_sex) AS sex,
+           coalesce(s.age_band, l.age_band, e.any_age_band) AS age_band,
            s.top_date AS start_top_date, l.top_date AS latest_top_date,
            s.opiate_days AS opiate_days_start, l.opiate_days AS opiate_days_latest,
            s.crack_days AS crack_days_start, l.crack_days AS crack_days_latest,

@@ -1,0 +1,134 @@
+//! drdsurv's SQL on a Ballista cluster: the same functions on the client, the scheduler and
+//! every executor.
+//!
+//! Stock Ballista processes know only DataFusion's built-in functions, and Ballista ships
+//! plans that name functions without their code. So every party builds its state here:
+//! - [`session_state`]: a DataFusion state with every drdsurv function registered, used by the
+//!   scheduler's session builder and, through [`function_registry`], by executors;
+//! - [`standalone_context`]: an in-process scheduler and executor (tests, one machine);
+//! - [`remote_context`]: a client of a cluster (`--engine ballista://host:port`);
+//! - [`run_scheduler`] and [`run_executor`]: the `drdsurv ballista-scheduler` and
+//!   `drdsurv ballista-executor` processes.
+//!
+//! Ballista serialises table providers by kind: Parquet listing tables, views and empty
+//! tables travel; in-memory tables and Delta providers do not. Register Delta snapshots as
+//! listing tables over their files before querying through Ballista.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use ballista::prelude::{SessionConfigExt, SessionContextExt};
+use ballista_core::registry::BallistaFunctionRegistry;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::FunctionRegistry;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::session_state::SessionState;
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+/// A session state with DataFusion's defaults and every drdsurv function.
+pub fn session_state(config: SessionConfig) -> Result<SessionState> {
+    // Built first, then extended: `with_scalar_functions` would replace the defaults.
+    let mut state = SessionStateBuilder::new()
+        .with_default_features()
+        .with_config(config)
+        .build();
+    let (scalar, aggregate, window) = crate::functions();
+    for f in scalar {
+        state.register_udf(Arc::new(f))?;
+    }
+    for f in aggregate {
+        state.register_udaf(Arc::new(f))?;
+    }
+    for f in window {
+        state.register_udwf(Arc::new(f))?;
+    }
+    Ok(state)
+}
+
+/// The executors' registry: DataFusion's functions and drdsurv's.
+pub fn function_registry() -> Result<BallistaFunctionRegistry> {
+    Ok(BallistaFunctionRegistry::from(&session_state(
+        SessionConfig::new_with_ballista(),
+    )?))
+}
+
+/// A context on an in-process Ballista scheduler and executor that know every drdsurv function.
+pub async fn standalone_context() -> Result<SessionContext> {
+    let ctx =
+        SessionContext::standalone_with_state(session_state(SessionConfig::new_with_ballista())?)
+            .await?;
+    // Upgrading the state for Ballista resets the client's function lists: register again.
+    crate::register_functions(&ctx);
+    Ok(ctx)
+}
+
+/// A context on a Ballista cluster at `url` (`ballista://host:port` or `df://host:port`).
+pub async fn remote_context(url: &str) -> Result<SessionContext> {
+    let url = url.replacen("ballista://", "df://", 1);
+    let ctx =
+        SessionContext::remote_with_state(&url, session_state(SessionConfig::new_with_ballista())?)
+            .await?;
+    crate::register_functions(&ctx);
+    Ok(ctx)
+}
+
+/// Runs a Ballista scheduler on `bind` (in-memory cluster state) whose sessions know every
+/// drdsurv function. Returns when the server stops.
+pub async fn run_scheduler(bind: SocketAddr, external_host: &str) -> Result<()> {
+    use ballista_scheduler::cluster::BallistaCluster;
+    use ballista_scheduler::config::SchedulerConfig;
+    let err = |e: ballista_core::error::BallistaError| DataFusionError::External(Box::new(e));
+    let config = SchedulerConfig {
+        bind_host: bind.ip().to_string(),
+        bind_port: bind.port(),
+        external_host: external_host.to_string(),
+        ..SchedulerConfig::default()
+    }
+    .with_override_session_builder(Arc::new(session_state));
+    let cluster = BallistaCluster::new_from_config(&config)
+        .await
+        .map_err(err)?;
+    ballista_scheduler::scheduler_process::start_server(cluster, bind, Arc::new(config))
+        .await
+        .map_err(err)
+}
+
+/// Where an executor listens and which scheduler it serves.
+#[derive(Debug, Clone)]
+pub struct ExecutorOptions {
+    /// Address to bind (flight port).
+    pub bind: SocketAddr,
+    /// Port of the executor's gRPC service.
+    pub grpc_port: u16,
+    /// Host name the scheduler and other executors reach it at.
+    pub external_host: Option<String>,
+    /// Scheduler host.
+    pub scheduler_host: String,
+    /// Scheduler port.
+    pub scheduler_port: u16,
+    /// Tasks at once (default: the number of cores).
+    pub concurrent_tasks: usize,
+    /// Where shuffle files go (default: a temporary folder).
+    pub work_dir: Option<String>,
+}
+
+/// Runs a Ballista executor whose function registry holds every drdsurv function. Returns when
+/// the executor stops.
+pub async fn run_executor(opts: ExecutorOptions) -> Result<()> {
+    use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
+    let config = ExecutorProcessConfig {
+        bind_host: opts.bind.ip().to_string(),
+        port: opts.bind.port(),
+        grpc_port: opts.grpc_port,
+        external_host: opts.external_host,
+        scheduler_host: opts.scheduler_host,
+        scheduler_port: opts.scheduler_port,
+        vcores: opts.concurrent_tasks.max(1),
+        work_dir: opts.work_dir,
+        override_function_registry: Some(Arc::new(function_registry()?)),
+        ..ExecutorProcessConfig::default()
+    };
+    start_executor_process(Arc::new(config))
+        .await
+        .map_err(|e| DataFusionError::External(Box::new(e)))
+}
