@@ -371,8 +371,8 @@ pub async fn run_models_with(
                 status = tracing::field::Empty,
             );
             let stop = scope
-                .model_and_tests(name, model, &mut record)
-                .instrument(mspan)
+                .model_and_tests(name, model, &mut record, &mspan)
+                .instrument(mspan.clone())
                 .await;
             if stop {
                 break;
@@ -443,9 +443,9 @@ impl RunScope<'_> {
         name: &str,
         model: &drd_engine::models::Model,
         record: &mut RunRecord,
+        here: &tracing::Span,
     ) -> bool {
         let t0 = Instant::now();
-        let here = tracing::Span::current();
         match run_one(self.store, self.ctx, model, self.run_id, self.period).await {
             Ok((rows, version)) => {
                 here.record("rows", rows);
@@ -648,18 +648,7 @@ async fn other_periods(
             model.name
         )
     })?;
-    kept.iter()
-        .map(|b| {
-            let cols = b
-                .columns()
-                .iter()
-                .zip(schema.fields())
-                .map(|(c, f)| arrow::compute::cast(c, f.data_type()))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| e.to_string())?;
-            RecordBatch::try_new(schema.clone(), cols).map_err(|e| e.to_string())
-        })
-        .collect()
+    kept.iter().map(|b| cast_to(b, schema.clone())).collect()
 }
 
 fn plain_type(t: &DataType) -> DataType {
@@ -680,7 +669,11 @@ fn plain_schema(s: &SchemaRef) -> SchemaRef {
 }
 
 fn plain_strings(b: &RecordBatch) -> Result<RecordBatch, String> {
-    let schema = plain_schema(&b.schema());
+    cast_to(b, plain_schema(&b.schema()))
+}
+
+/// `b` with each column cast to the type `schema` gives it (same columns, same order).
+fn cast_to(b: &RecordBatch, schema: SchemaRef) -> Result<RecordBatch, String> {
     let cols = b
         .columns()
         .iter()

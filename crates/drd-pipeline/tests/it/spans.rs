@@ -26,13 +26,21 @@ fn metric(exporter: &InMemoryMetricExporter, name: &str) -> Option<f64> {
     for rm in exporter.get_finished_metrics().unwrap() {
         for sm in rm.scope_metrics() {
             for m in sm.metrics().filter(|m| m.name() == name) {
+                // Only this test's pipeline: other tests of the binary run pipelines too.
+                fn ours<'a>(mut a: impl Iterator<Item = &'a opentelemetry::KeyValue>) -> bool {
+                    a.any(|kv| kv.key.as_str() == "pipeline" && kv.value.as_str() == "nq")
+                }
                 let v = match m.data() {
-                    AggregatedMetrics::U64(MetricData::Sum(s)) => {
-                        s.data_points().map(|p| p.value() as f64).sum()
-                    }
-                    AggregatedMetrics::F64(MetricData::Histogram(h)) => {
-                        h.data_points().map(|p| p.count() as f64).sum()
-                    }
+                    AggregatedMetrics::U64(MetricData::Sum(s)) => s
+                        .data_points()
+                        .filter(|p| ours(p.attributes()))
+                        .map(|p| p.value() as f64)
+                        .sum(),
+                    AggregatedMetrics::F64(MetricData::Histogram(h)) => h
+                        .data_points()
+                        .filter(|p| ours(p.attributes()))
+                        .map(|p| p.count() as f64)
+                        .sum(),
                     other => panic!("{name}: unexpected {other:?}"),
                 };
                 out = Some(v);
@@ -62,7 +70,12 @@ fn a_run_emits_its_span_tree_and_metrics() {
         .build()
         .unwrap();
     let period = Period::Quarter(2026, 3);
-    let (good, failed) = tracing::subscriber::with_default(subscriber, || {
+    // The global default, not a thread-scoped one: tracing caches each callsite's interest
+    // process-wide, and the other tests of this binary reach the same callsites from threads
+    // with no subscriber, which could leave a scoped subscriber without some spans. Spans of
+    // other tests land here too; the checks below pick this test's runs by id.
+    tracing::subscriber::set_global_default(subscriber).unwrap();
+    let (good, failed) = {
         let p = project(&ok, COUNTS_OK);
         let order = p.select(&["*".into()]).unwrap();
         let good = rt
@@ -88,7 +101,7 @@ fn a_run_emits_its_span_tree_and_metrics() {
             ))
             .unwrap();
         (good, failed)
-    });
+    };
     assert_eq!(
         (good.status.as_str(), failed.status.as_str()),
         ("committed", "failed")
