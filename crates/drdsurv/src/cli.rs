@@ -410,11 +410,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 if done.contains(&p.to_string()) {
                     continue;
                 }
-                let run_id = format!(
-                    "{}-{p}-{}",
-                    spec.name,
-                    chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ")
-                );
+                let run_id = drd_pipeline::run::new_run_id(&spec.name, p);
                 let record = rt.block_on(drd_pipeline::run::run_models(
                     &store, &project, &selection, &spec.name, p, &run_id,
                 ))?;
