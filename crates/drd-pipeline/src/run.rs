@@ -533,6 +533,12 @@ impl RunScope<'_> {
 
 /// Runs one model: stored models become a new version of `marts/<model>/`; every model is
 /// registered in the context under its name for the models after it.
+///
+/// A `table` model's rows stream from its plan into the new version's files and the written
+/// version is what later models read, so a large model (7 million staged TOP forms at national
+/// scale) is never held in memory. A `view` and an `overwrite_by_period` model (small: a
+/// view's rows are counted for the ledger, and a period's rows are checked and joined to the
+/// other periods' committed rows) are collected and registered from memory.
 async fn run_one(
     store: &Store,
     ctx: &SessionContext,
@@ -542,6 +548,34 @@ async fn run_one(
 ) -> Result<(u64, Option<i64>), String> {
     let df = ctx.sql(&model.sql).await.map_err(|e| e.to_string())?;
     let planned: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+    let rel = format!("marts/{}", model.name);
+    let meta = HashMap::from([(
+        "drdsurv.run_id".to_string(),
+        serde_json::Value::from(run_id),
+    )]);
+    if model.config.materialisation == Materialisation::Table {
+        let (version, rows) = store
+            .overwrite_from_plan(
+                &rel,
+                &plain_schema(&planned),
+                df.into_unoptimized_plan(),
+                ctx.state(),
+                meta,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let written = store
+            .open_table_at(&rel, version)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("{rel} is missing after its write"))?;
+        ctx.deregister_table(model.name.as_str())
+            .map_err(|e| e.to_string())?;
+        register_delta(ctx, &model.name, &written)
+            .await
+            .map_err(|e| e.to_string())?;
+        return Ok((rows, Some(version)));
+    }
     let batches = df.collect().await.map_err(|e| e.to_string())?;
     // Delta stores strings as plain Utf8: view types are cast before writing, and the
     // batches' own schema (it can differ from the plan's in nullability) is the truth.
@@ -562,22 +596,12 @@ async fn run_one(
     }
     let version = match model.config.materialisation {
         Materialisation::View => None,
-        Materialisation::Table | Materialisation::OverwriteByPeriod => {
-            let meta = HashMap::from([(
-                "drdsurv.run_id".to_string(),
-                serde_json::Value::from(run_id),
-            )]);
-            let v = store
-                .overwrite(
-                    &format!("marts/{}", model.name),
-                    &schema,
-                    stored.clone(),
-                    meta,
-                )
+        Materialisation::Table | Materialisation::OverwriteByPeriod => Some(
+            store
+                .overwrite(&rel, &schema, stored.clone(), meta)
                 .await
-                .map_err(|e| e.to_string())?;
-            Some(v)
-        }
+                .map_err(|e| e.to_string())?,
+        ),
     };
     let mem = MemTable::try_new(schema, vec![stored]).map_err(|e| e.to_string())?;
     ctx.deregister_table(model.name.as_str())

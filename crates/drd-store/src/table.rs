@@ -3,9 +3,13 @@
 //! application-transaction versions back.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
+use deltalake::datafusion::execution::{SessionState, SessionStateBuilder};
+use deltalake::delta_datafusion::planner::DeltaPlanner;
+use deltalake::datafusion::logical_expr::LogicalPlan;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
 use deltalake::kernel::{Action, MetadataExt, StructType, Transaction};
@@ -53,6 +57,26 @@ pub fn writer_properties() -> WriterProperties {
         .set_compression(Compression::ZSTD(level))
         .set_statistics_enabled(EnabledStatistics::Chunk)
         .build()
+}
+
+/// What a replacing write reads from.
+enum Input {
+    Batches(Vec<RecordBatch>),
+    Plan(LogicalPlan, Box<SessionState>),
+}
+
+/// The rows the table's last commit added (its `operationMetrics`).
+async fn added_rows(t: &DeltaTable) -> std::result::Result<u64, DeltaTableError> {
+    use futures::TryStreamExt;
+    let mut last: Vec<_> = t.history(Some(1)).try_collect().await?;
+    let metrics = last
+        .first_mut()
+        .and_then(|c| c.info.remove("operationMetrics"))
+        .ok_or_else(|| DeltaTableError::Generic("the write recorded no metrics".into()))?;
+    metrics
+        .get("num_added_rows")
+        .and_then(serde_json::Value::as_u64)
+        .ok_or_else(|| DeltaTableError::Generic(format!("no num_added_rows in {metrics}")))
 }
 
 impl Store {
@@ -351,11 +375,46 @@ impl Store {
         batches: Vec<RecordBatch>,
         metadata: HashMap<String, serde_json::Value>,
     ) -> Result<i64> {
+        let (v, _) = self
+            .replace(rel, schema, Input::Batches(batches), metadata)
+            .await?;
+        Ok(v)
+    }
+
+    /// Replaces a table's contents with the rows of a DataFusion plan, executed in `state`
+    /// (which knows the plan's functions and object stores) and streamed into the new
+    /// version's files, so the rows are never all in memory. `schema` (plain string types)
+    /// creates the table when it does not exist. Returns the new version and the rows written.
+    pub async fn overwrite_from_plan(
+        &self,
+        rel: &str,
+        schema: &SchemaRef,
+        plan: LogicalPlan,
+        state: SessionState,
+        metadata: HashMap<String, serde_json::Value>,
+    ) -> Result<(i64, u64)> {
+        // The write plans its own row-counting node, which only Delta's planner knows.
+        let state = SessionStateBuilder::new_from_existing(state)
+            .with_query_planner(DeltaPlanner::new())
+            .build();
+        self.replace(rel, schema, Input::Plan(plan, Box::new(state)), metadata)
+            .await
+    }
+
+    async fn replace(
+        &self,
+        rel: &str,
+        schema: &SchemaRef,
+        input: Input,
+        metadata: HashMap<String, serde_json::Value>,
+    ) -> Result<(i64, u64)> {
         let name = self.table_location(rel).to_string();
-        // Two writers replacing the same table at once (two runs of a pipeline): Delta refuses
-        // the second commit because the first removed the files it replaces. Replacing the
-        // whole table does not depend on what it held, so the write is simply made again on
-        // top of the newer version (the files of the refused attempt are never referenced).
+        // Two writers replacing the same table at once (two runs of a pipeline). Delta's
+        // conflict checker lets an overwrite rebase over a concurrent one (it treats the other's
+        // added files as a blind append), which would leave both runs' rows in the table. So
+        // the commit may not rebase at all (no commit retries): if the table moved while we
+        // wrote, the write is made again on top of the newer version, which it then replaces
+        // whole (the files of the refused attempt are never referenced).
         let mut attempt = 0;
         let t = loop {
             attempt += 1;
@@ -366,27 +425,43 @@ impl Store {
             };
             let props = CommitProperties::default()
                 .with_metadata(metadata.clone())
-                .with_max_retries(50);
-            let written = table
-                .write(batches.clone())
+                .with_max_retries(0);
+            let builder = match &input {
+                Input::Batches(b) => table.write(b.clone()),
+                Input::Plan(plan, state) => table
+                    .write(Vec::new())
+                    .with_input_plan(plan.clone())
+                    .with_session_state(Arc::new(state.as_ref().clone())),
+            };
+            let written = builder
                 .with_save_mode(SaveMode::Overwrite)
                 .with_schema_mode(deltalake::operations::write::SchemaMode::Overwrite)
                 .with_writer_properties(writer_properties())
                 .with_commit_properties(props)
                 .await;
             match written {
-                Err(DeltaTableError::Transaction {
-                    source: TransactionError::CommitConflict(e),
-                }) if attempt < 20 => {
+                Err(
+                    e @ (DeltaTableError::Transaction {
+                        source:
+                            TransactionError::CommitConflict(_)
+                            | TransactionError::MaxCommitAttempts(_),
+                    }
+                    | DeltaTableError::VersionAlreadyExists(_)),
+                ) if attempt < 20 => {
                     tracing::debug!(table = %name, attempt, error = %e, "concurrent overwrite; writing again");
                 }
                 other => break other.map_err(delta(&name))?,
             }
         };
-        t.version().map(|v| v as i64).ok_or_else(|| Error::Delta {
-            table: name,
+        let version = t.version().map(|v| v as i64).ok_or_else(|| Error::Delta {
+            table: name.clone(),
             source: Box::new(DeltaTableError::Generic("no version after a write".into())),
-        })
+        })?;
+        let rows = match &input {
+            Input::Batches(b) => b.iter().map(|b| b.num_rows() as u64).sum(),
+            Input::Plan(..) => added_rows(&t).await.map_err(delta(&name))?,
+        };
+        Ok((version, rows))
     }
 
     /// A table at a given version (`None` when the table does not exist).

@@ -27,20 +27,34 @@ pub fn stored_key(source: Source) -> Vec<&'static str> {
 
 /// SQL for the current view over `relation` (a table name, or a parenthesised union of the
 /// submitters' tables). The result has the relation's columns.
+///
+/// Almost every key has one row (a revision is rare), so the rule is applied in two halves
+/// whose union is exactly the ranked form: keys with one row pass as they are (an anti join
+/// against the contested keys, streaming), and only the rows of contested keys (those with
+/// more than one row) are ranked. Ranking every row instead sorts the whole source: at
+/// national scale (7.1 million TOP forms) that took 33 s against about 4 s. Key columns are
+/// never null (schema), so equality joins on them lose no row.
 pub fn current_view_sql(source: Source, relation: &str) -> String {
     let keys = stored_key(source).join(", ");
-    let withdrawn = if source == Source::Coroner {
-        " WHERE NOT withdrawn"
+    let (live, and_live) = if source == Source::Coroner {
+        (" WHERE NOT withdrawn", " AND NOT withdrawn")
     } else {
-        ""
+        ("", "")
     };
     format!(
-        "SELECT * EXCLUDE (drdsurv_rank) FROM (\
+        "WITH drdsurv_src AS (SELECT * FROM {relation}), \
+         drdsurv_contested AS (\
+           SELECT {keys} FROM drdsurv_src GROUP BY {keys} HAVING count(*) > 1) \
+         SELECT * FROM (\
+           SELECT drdsurv_src.* FROM drdsurv_src LEFT ANTI JOIN drdsurv_contested USING ({keys})) \
+           drdsurv_single{live} \
+         UNION ALL \
+         SELECT * EXCLUDE (drdsurv_rank) FROM (\
            SELECT *, ROW_NUMBER() OVER (PARTITION BY {keys} \
              ORDER BY revision DESC, extract_date DESC NULLS LAST, ingested_at DESC) AS drdsurv_rank \
-           FROM {relation}) ranked \
-         WHERE drdsurv_rank = 1{}",
-        withdrawn.replace("WHERE", "AND")
+           FROM (SELECT drdsurv_src.* FROM drdsurv_src \
+                 LEFT SEMI JOIN drdsurv_contested USING ({keys})) drdsurv_many) ranked \
+         WHERE drdsurv_rank = 1{and_live}"
     )
 }
 
@@ -131,5 +145,93 @@ impl Store {
             .collect::<Vec<_>>()
             .join(" UNION ALL ");
         Store::sql(&ctx, &current_view_sql(source, &format!("({union})"))).await
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use arrow::array::AsArray;
+
+    /// The current view keeps, per key, the highest revision, then the latest extract date
+    /// (no date loses), then the latest ingestion; withdrawn winners leave, and a withdrawal
+    /// that was itself superseded does not. Each case is a key whose expected winner is named.
+    #[tokio::test]
+    async fn current_view_follows_the_resubmission_rule() {
+        let ctx = SessionContext::new();
+        // (coroner_area, case_id, revision, extract_date, ingested_at, withdrawn, tag)
+        let rows = [
+            ("a", "single", 1, Some("2025-01-01"), "2025-01-02T00:00:00Z", false, "single"),
+            ("a", "rev", 1, Some("2025-03-01"), "2025-03-02T00:00:00Z", false, "rev-old"),
+            ("a", "rev", 2, Some("2025-01-01"), "2025-01-02T00:00:00Z", false, "rev-new"),
+            ("a", "date", 1, Some("2025-01-01"), "2025-05-02T00:00:00Z", false, "date-old"),
+            ("a", "date", 1, Some("2025-02-01"), "2025-01-02T00:00:00Z", false, "date-new"),
+            ("a", "nodate", 1, None, "2025-09-02T00:00:00Z", false, "nodate-null"),
+            ("a", "nodate", 1, Some("2025-02-01"), "2025-01-02T00:00:00Z", false, "nodate-dated"),
+            ("a", "ingest", 1, Some("2025-02-01"), "2025-01-02T00:00:00Z", false, "ingest-old"),
+            ("a", "ingest", 1, Some("2025-02-01"), "2025-01-03T00:00:00Z", false, "ingest-new"),
+            ("a", "gone", 1, Some("2025-01-01"), "2025-01-02T00:00:00Z", false, "gone-old"),
+            ("a", "gone", 2, Some("2025-01-01"), "2025-01-02T00:00:00Z", true, "gone-withdrawn"),
+            ("a", "back", 1, Some("2025-01-01"), "2025-01-02T00:00:00Z", true, "back-withdrawn"),
+            ("a", "back", 2, Some("2025-01-01"), "2025-01-02T00:00:00Z", false, "back-restored"),
+            ("a", "alone-gone", 1, None, "2025-01-02T00:00:00Z", true, "alone-withdrawn"),
+            // Same case reference in another coroner area: a different key.
+            ("b", "rev", 1, Some("2025-01-01"), "2025-01-02T00:00:00Z", false, "b-rev"),
+        ];
+        let values = rows
+            .iter()
+            .map(|(area, case, rev, date, at, w, tag)| {
+                let date = date.map_or("CAST(NULL AS DATE)".to_string(), |d| format!("DATE '{d}'"));
+                format!(
+                    "('{area}', '{case}', CAST({rev} AS INT), {date}, \
+                     CAST('{at}' AS TIMESTAMP), {w}, '{tag}')"
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        ctx.sql(&format!(
+            "CREATE TABLE cases AS SELECT column1 AS coroner_area, column2 AS case_id, \
+             column3 AS revision, column4 AS extract_date, column5 AS ingested_at, \
+             column6 AS withdrawn, column7 AS tag FROM (VALUES {values})"
+        ))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+        let sql = format!(
+            "SELECT tag FROM ({}) ORDER BY tag",
+            current_view_sql(Source::Coroner, "cases")
+        );
+        let batches = Store::sql(&ctx, &sql).await.unwrap();
+        let tags: Vec<String> = batches
+            .iter()
+            .flat_map(|b| {
+                let c = b.column(0).as_string_view_opt().map_or_else(
+                    || {
+                        b.column(0)
+                            .as_string::<i32>()
+                            .iter()
+                            .map(|v| v.unwrap().to_string())
+                            .collect::<Vec<_>>()
+                    },
+                    |c| c.iter().map(|v| v.unwrap().to_string()).collect(),
+                );
+                c
+            })
+            .collect();
+        assert_eq!(
+            tags,
+            [
+                "b-rev",
+                "back-restored",
+                "date-new",
+                "ingest-new",
+                "nodate-dated",
+                "rev-new",
+                "single"
+            ]
+        );
     }
 }
