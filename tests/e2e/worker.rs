@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use arrow::array::AsArray;
+use arrow::array::{Array, AsArray};
 use arrow::datatypes::Int64Type;
 use drd_model::Source;
 use drd_store::TableKind;
@@ -155,7 +155,9 @@ impl<'p> Scenario<'p> {
     }
 
     /// Receipts stored for the submitter: file SHA-256 → (read, accepted, quarantined).
-    fn receipts(&self, submitter: &str) -> Vec<(String, [i64; 3])> {
+    /// Each receipt: file SHA-256, rows read, accepted and quarantined, and the source and
+    /// quarantine table versions it names (-1 for none).
+    fn receipts(&self, submitter: &str) -> Vec<(String, [i64; 3], [i64; 2])> {
         let store = self.place.open(&format!("{}/store", self.prefix));
         let batches = rt()
             .block_on(store.read_table(TableKind::Receipts, Source::Top, submitter))
@@ -179,10 +181,15 @@ impl<'p> Scenario<'p> {
                 col("rows_accepted"),
                 col("rows_quarantined"),
             );
+            let (sv, qv) = (col("source_version"), col("quarantine_version"));
+            let or_null = |c: &arrow::array::Int64Array, i: usize| {
+                if c.is_null(i) { -1 } else { c.value(i) }
+            };
             for i in 0..b.num_rows() {
                 out.push((
                     sha.value(i).to_string(),
                     [r.value(i), a.value(i), q.value(i)],
+                    [or_null(&sv, i), or_null(&qv, i)],
                 ));
             }
         }
@@ -281,6 +288,22 @@ fn crash_and_restart(place: &Place) {
             "{} {point}: receipt counts",
             place.label()
         );
+        // The receipt names the versions that hold the file's rows even when an earlier,
+        // crashed attempt committed them (one file: the tables' newest versions).
+        let newest = |kind| {
+            let store = place.open(&format!("{}/store", sc.prefix));
+            let rel = drd_store::table_path(kind, Source::Top, SUBMITTER);
+            rt().block_on(store.table_info(&rel))
+                .unwrap()
+                .unwrap()
+                .version as i64
+        };
+        assert_eq!(
+            receipts[0].2,
+            [newest(TableKind::Sources), newest(TableKind::Quarantine)],
+            "{} {point}: receipt table versions",
+            place.label()
+        );
         assert_eq!(
             sc.rows(TableKind::Sources, SUBMITTER),
             rows - bad,
@@ -365,7 +388,7 @@ fn two_workers(place: &Place) {
     );
     let stored = sc.receipts(SUBMITTER);
     let mut per_sha: BTreeMap<&str, usize> = BTreeMap::new();
-    for (sha, _) in &stored {
+    for (sha, _, _) in &stored {
         *per_sha.entry(sha).or_default() += 1;
     }
     assert_eq!(per_sha.len(), 50);
@@ -373,7 +396,7 @@ fn two_workers(place: &Place) {
         per_sha.values().all(|&n| n == 1),
         "each file has exactly one receipt"
     );
-    let sum = |i: usize| stored.iter().map(|(_, c)| c[i]).sum::<i64>() as u64;
+    let sum = |i: usize| stored.iter().map(|(_, c, _)| c[i]).sum::<i64>() as u64;
     assert_eq!(sum(0), rows, "every row read once");
     assert_eq!(sum(1) + sum(2), rows);
     assert_eq!(sc.rows(TableKind::Sources, SUBMITTER), sum(1));

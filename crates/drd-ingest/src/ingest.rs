@@ -236,6 +236,24 @@ impl Ingestor<'_> {
             .txn_version(&rel(TableKind::Quarantine), &app)
             .await?
             .is_some();
+        // The versions those commits made, for the receipt (a crash-completed file's receipt
+        // names the same versions as one ingested in a single go).
+        let mut done_versions = [None, None];
+        for (i, (done, kind)) in [
+            (source_done, TableKind::Sources),
+            (quarantine_done, TableKind::Quarantine),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if done {
+                done_versions[i] = self
+                    .store
+                    .txn_commit_version(&rel(kind), &app, 1000)
+                    .await?
+                    .map(|v| v as u64);
+            }
+        }
         if source_done || quarantine_done {
             warn!(
                 source_done,
@@ -381,6 +399,9 @@ impl Ingestor<'_> {
             ));
         }
         // Commit the source rows, then quarantine, then the receipt.
+        let [source_before, quarantine_before] = done_versions;
+        receipt.source_version = source_before;
+        receipt.quarantine_version = quarantine_before;
         if !src_parts.is_empty() {
             receipt.source_version = Some(Appender::commit_all(src_parts).await?.version);
             fault::point("source_committed");

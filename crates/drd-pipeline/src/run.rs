@@ -163,6 +163,7 @@ pub async fn register_sources(
 ) -> Result<BTreeMap<String, i64>, RunError> {
     let engine = |e: datafusion::error::DataFusionError| RunError::Engine(e.to_string());
     let mut inputs = BTreeMap::new();
+    drd_store::register_view_functions(ctx);
     for source in [Source::Coroner, Source::Top, Source::Nsp] {
         let code = drd_model::Coded::code(source);
         let subs = store.submitters(TableKind::Sources, source).await?;

@@ -25,7 +25,7 @@ mod view;
 
 pub use layout::{TableKind, table_path};
 pub use table::{AppendResult, Appender, TableInfo, writer_properties};
-pub use view::{current_view_sql, stored_key};
+pub use view::{current_view_sql, key_hash_udf, register_view_functions, stored_key};
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use deltalake::datafusion::execution::{SessionState, SessionStateBuilder};
-use deltalake::delta_datafusion::planner::DeltaPlanner;
 use deltalake::datafusion::logical_expr::LogicalPlan;
+use deltalake::delta_datafusion::planner::DeltaPlanner;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
 use deltalake::kernel::{Action, MetadataExt, StructType, Transaction};
@@ -190,6 +190,42 @@ impl Store {
         snap.transaction_version(t.log_store().as_ref(), app_id)
             .await
             .map_err(delta(&name))
+    }
+
+    /// The table version whose commit carries application transaction `app_id`, looking back
+    /// at most `depth` commits from the newest (a retry after a crash asks about a commit made
+    /// moments before). `None` when no commit in that range carries it.
+    pub async fn txn_commit_version(
+        &self,
+        rel: &str,
+        app_id: &str,
+        depth: u64,
+    ) -> Result<Option<i64>> {
+        let Some(t) = self.open_table(rel).await? else {
+            return Ok(None);
+        };
+        let name = self.table_location(rel).to_string();
+        let latest = t.version().unwrap_or(0);
+        let log = t.log_store();
+        for v in (latest.saturating_sub(depth)..=latest).rev() {
+            let Some(bytes) = log.read_commit_entry(v).await.map_err(delta(&name))? else {
+                continue;
+            };
+            for line in bytes.split(|b| *b == b'\n') {
+                let Ok(action) = serde_json::from_slice::<serde_json::Value>(line) else {
+                    continue;
+                };
+                if action
+                    .get("txn")
+                    .and_then(|t| t.get("appId"))
+                    .and_then(serde_json::Value::as_str)
+                    == Some(app_id)
+                {
+                    return Ok(Some(v as i64));
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// Current version and schema of a table, if it exists.
@@ -443,8 +479,7 @@ impl Store {
                 Err(
                     e @ (DeltaTableError::Transaction {
                         source:
-                            TransactionError::CommitConflict(_)
-                            | TransactionError::MaxCommitAttempts(_),
+                            TransactionError::CommitConflict(_) | TransactionError::MaxCommitAttempts(_),
                     }
                     | DeltaTableError::VersionAlreadyExists(_)),
                 ) if attempt < 20 => {

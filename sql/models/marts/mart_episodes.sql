@@ -14,22 +14,10 @@
 --     episode for the same person (person_id, else the same provider and client) starting
 --     within 6 months after the exit.
 -- opiate_client: opiate days > 0 at start (the DOMES opiate / non-opiate split).
-WITH forms AS (
-    SELECT provider_code, client_id, episode_start, top_date, stage, partnership_code,
-           person_id, sex, age_band, opiate_days, crack_days, injected_days, shared_equipment,
-           acute_housing_problem, exit_reason,
-           row_number() OVER (
-               PARTITION BY provider_code, client_id, episode_start, stage
-               ORDER BY top_date DESC
-           ) AS newest_of_stage,
-           row_number() OVER (
-               PARTITION BY provider_code, client_id, episode_start
-               ORDER BY CASE WHEN stage IN ('review', 'exit') THEN 0 ELSE 1 END, top_date DESC,
-                        CASE WHEN stage = 'exit' THEN 0 ELSE 1 END
-           ) AS latest_rank
-    FROM stg_top
-),
-ep AS (
+-- Each chosen form is found by joining back on its date (a form is unique per provider,
+-- client, date and stage), not by ranking: ranking sorts every form twice, which at national
+-- scale (7 million forms) cost most of this model's time.
+WITH ep AS (
     SELECT provider_code, client_id, episode_start,
            max(person_id) AS person_id,
            -- Area, sex and band from any form, for an episode known only from a post-exit form.
@@ -38,20 +26,34 @@ ep AS (
            max(age_band) AS any_age_band,
            max(top_date) AS last_top_date,
            max(CASE WHEN stage = 'exit' THEN top_date END) AS exit_date,
-           max(CASE WHEN stage = 'exit' AND newest_of_stage = 1 THEN exit_reason END) AS exit_reason,
+           max(CASE WHEN stage = 'start' THEN top_date END) AS start_date,
+           max(CASE WHEN stage IN ('review', 'exit') THEN top_date END) AS latest_date,
            count(*) AS forms
-    FROM forms
+    FROM stg_top
     GROUP BY provider_code, client_id, episode_start
 ),
+-- The newest start form.
 st AS (
-    SELECT * FROM forms WHERE stage = 'start' AND newest_of_stage = 1
+    SELECT f.* FROM stg_top f
+    JOIN ep e USING (provider_code, client_id, episode_start)
+    WHERE f.stage = 'start' AND f.top_date = e.start_date
 ),
+-- The latest review or exit form; on a date with both, the exit.
 latest AS (
-    SELECT * FROM forms WHERE latest_rank = 1 AND stage IN ('review', 'exit')
+    SELECT f.* FROM stg_top f
+    JOIN ep e USING (provider_code, client_id, episode_start)
+    WHERE f.top_date = e.latest_date
+      AND f.stage = CASE WHEN e.exit_date = e.latest_date THEN 'exit' ELSE 'review' END
+),
+-- The newest exit form's reason.
+ex AS (
+    SELECT f.provider_code, f.client_id, f.episode_start, f.exit_reason FROM stg_top f
+    JOIN ep e USING (provider_code, client_id, episode_start)
+    WHERE f.stage = 'exit' AND f.top_date = e.exit_date
 ),
 joined AS (
     SELECT e.provider_code, e.client_id, e.episode_start, e.person_id, e.last_top_date,
-           e.exit_date, e.exit_reason, e.forms,
+           e.exit_date, x.exit_reason, e.forms,
            coalesce(s.partnership_code, l.partnership_code, e.any_partnership_code) AS partnership_code,
            coalesce(s.sex, l.sex, e.any_sex) AS sex,
            coalesce(s.age_band, l.age_band, e.any_age_band) AS age_band,
@@ -62,8 +64,12 @@ joined AS (
            s.shared_equipment AS shared_start, l.shared_equipment AS shared_latest,
            s.acute_housing_problem AS housing_start, l.acute_housing_problem AS housing_latest
     FROM ep e
-    LEFT JOIN st s USING (provider_code, client_id, episode_start)
-    LEFT JOIN latest l USING (provider_code, client_id, episode_start)
+    LEFT JOIN st s ON s.provider_code = e.provider_code AND s.client_id = e.client_id
+                  AND s.episode_start = e.episode_start
+    LEFT JOIN latest l ON l.provider_code = e.provider_code AND l.client_id = e.client_id
+                      AND l.episode_start = e.episode_start
+    LEFT JOIN ex x ON x.provider_code = e.provider_code AND x.client_id = e.client_id
+                  AND x.episode_start = e.episode_start
 ),
 -- Another episode of the same person (person_id, else the same provider and client) starting
 -- after this one's exit, within 6 months.
