@@ -27,19 +27,22 @@ recent AS (
     SELECT * FROM x
     WHERE week_start > (SELECT period_end FROM run_params) - INTERVAL '364' DAY
 ),
+-- One row per method of each recent week, kept where that method alarms. (The windows are
+-- computed once: a union of three filtered scans of `recent` would compute every window,
+-- Farrington's fits included, three times.)
 signals AS (
-    SELECT series_id, region_code, region_name, substance_group, week_start, week,
-           'ears_c2' AS method, deaths AS observed, ears_baseline AS expected,
-           c2['threshold'] AS threshold, c2['statistic'] AS statistic
-    FROM recent WHERE c2['alarm']
-    UNION ALL
-    SELECT series_id, region_code, region_name, substance_group, week_start, week,
-           'ears_c3', deaths, ears_baseline, c3['threshold'], c3['statistic']
-    FROM recent WHERE c3['alarm']
-    UNION ALL
-    SELECT series_id, region_code, region_name, substance_group, week_start, week,
-           'farrington_flexible', deaths, ff['statistic'], ff['threshold'], ff['statistic']
-    FROM recent WHERE ff['alarm']
+    SELECT r.series_id, r.region_code, r.region_name, r.substance_group, r.week_start, r.week,
+           m.method, r.deaths AS observed,
+           CASE m.method WHEN 'farrington_flexible' THEN r.ff['statistic']
+                ELSE r.ears_baseline END AS expected,
+           CASE m.method WHEN 'ears_c2' THEN r.c2['threshold']
+                WHEN 'ears_c3' THEN r.c3['threshold'] ELSE r.ff['threshold'] END AS threshold,
+           CASE m.method WHEN 'ears_c2' THEN r.c2['statistic']
+                WHEN 'ears_c3' THEN r.c3['statistic'] ELSE r.ff['statistic'] END AS statistic
+    FROM recent r
+    CROSS JOIN (VALUES ('ears_c2'), ('ears_c3'), ('farrington_flexible')) AS m(method)
+    WHERE CASE m.method WHEN 'ears_c2' THEN r.c2['alarm']
+               WHEN 'ears_c3' THEN r.c3['alarm'] ELSE r.ff['alarm'] END
 )
 SELECT s.*, (SELECT period FROM run_params) AS period, (SELECT run_id FROM run_params) AS run_id
 FROM signals s

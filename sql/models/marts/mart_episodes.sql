@@ -14,24 +14,10 @@
 --     episode for the same person (person_id, else the same provider and client) starting
 --     within 6 months after the exit.
 -- opiate_client: opiate days > 0 at start (the DOMES opiate / non-opiate split).
--- Each chosen form is found by joining back on its date (a form is unique per provider,
--- client, date and stage), not by ranking: ranking sorts every form twice, which at national
--- scale (7 million forms) cost most of this model's time.
-WITH ep AS (
-    SELECT provider_code, client_id, episode_start,
-           max(person_id) AS person_id,
-           -- Area, sex and band from any form, for an episode known only from a post-exit form.
-           max(partnership_code) AS any_partnership_code,
-           max(sex) AS any_sex,
-           max(age_band) AS any_age_band,
-           max(top_date) AS last_top_date,
-           max(CASE WHEN stage = 'exit' THEN top_date END) AS exit_date,
-           max(CASE WHEN stage = 'start' THEN top_date END) AS start_date,
-           max(CASE WHEN stage IN ('review', 'exit') THEN top_date END) AS latest_date,
-           count(*) AS forms
-    FROM stg_top
-    GROUP BY provider_code, client_id, episode_start
-),
+-- Each chosen form is found by joining back on its date from mart_episode_keys (a form is
+-- unique per provider, client, date and stage), not by ranking: ranking sorts every form
+-- twice, which at national scale (7 million forms) cost most of this model's time.
+WITH ep AS (SELECT * FROM mart_episode_keys),
 -- The newest start form.
 st AS (
     SELECT f.* FROM stg_top f
@@ -74,7 +60,9 @@ joined AS (
 -- Another episode of the same person (person_id, else the same provider and client) starting
 -- after this one's exit, within 6 months.
 keyed AS (
-    SELECT *, coalesce(person_id, provider_code || '/' || client_id) AS person_key FROM joined
+    SELECT provider_code, client_id, episode_start, exit_date,
+           coalesce(person_id, provider_code || '/' || client_id) AS person_key
+    FROM ep
 ),
 represented AS (
     SELECT a.provider_code, a.client_id, a.episode_start, true AS re_presented
