@@ -4,7 +4,9 @@
 //! - `ears_c1(count [, baseline [, min_sigma [, alpha]]])`, `ears_c2(…)`, `ears_c3(…)`:
 //!   baseline 7 weeks, min_sigma 0, alpha 0.001 (C1, C2) or 0.025 (C3) by default;
 //! - `cusum(count, k, h [, baseline])`: baseline 52 weeks by default;
-//! - `farrington_flexible(count [, alpha])`: the Noufaily settings, alpha 0.05 by default.
+//! - `farrington_flexible(count [, alpha [, evaluate]])`: the Noufaily settings, alpha 0.05 by
+//!   default; `evaluate` (boolean, per row) limits the fits to the rows where it is true (the
+//!   others are NULL), since each fit costs far more than the other methods' whole series.
 //!
 //! Each returns a struct `{statistic, threshold, alarm}` per row, NULL until the partition has
 //! enough baseline. Settings must be the same on every row of a partition.
@@ -23,7 +25,7 @@ use datafusion::logical_expr::{
     PartitionEvaluator, Signature, Volatility, WindowUDF, WindowUDFImpl,
 };
 use drd_stats::alerts::{
-    Ears, EarsConfig, FarringtonConfig, Signal, cusum, ears, farrington_flexible,
+    Ears, EarsConfig, FarringtonConfig, Signal, cusum, ears, farrington_flexible_where,
 };
 
 /// Which method.
@@ -47,7 +49,7 @@ impl Method {
         match self {
             Method::Ears(_) => (&["baseline", "min_sigma", "alpha"], 0),
             Method::Cusum => (&["k", "h", "baseline"], 2),
-            Method::Farrington => (&["alpha"], 0),
+            Method::Farrington => (&["alpha", "evaluate"], 0),
         }
     }
 }
@@ -99,13 +101,29 @@ impl WindowUDFImpl for AlertFunction {
                 given.len()
             );
         }
+        let evaluate = (self.method == Method::Farrington).then_some(2);
         for (i, t) in given.iter().enumerate() {
-            if !(t.is_numeric() || *t == DataType::Null) {
+            if Some(i) == evaluate {
+                if !matches!(t, DataType::Boolean | DataType::Null) {
+                    return plan_err!(
+                        "{}: argument 'evaluate' must be a boolean, got {t}",
+                        self.name
+                    );
+                }
+            } else if !(t.is_numeric() || *t == DataType::Null) {
                 let arg = if i == 0 { "count" } else { names[i - 1] };
                 return plan_err!("{}: argument '{arg}' must be a number, got {t}", self.name);
             }
         }
-        Ok(vec![DataType::Float64; given.len()])
+        Ok((0..given.len())
+            .map(|i| {
+                if Some(i) == evaluate {
+                    DataType::Boolean
+                } else {
+                    DataType::Float64
+                }
+            })
+            .collect())
     }
 
     fn partition_evaluator(
@@ -217,7 +235,11 @@ impl PartitionEvaluator for AlertEvaluator {
                 if let Some(a) = self.setting(values, 0)? {
                     cfg.alpha = a;
                 }
-                farrington_flexible(&series, cfg).map_err(to_err)?
+                let wanted: Option<Vec<bool>> = values.get(2).map(|a| {
+                    let a = a.as_boolean();
+                    (0..num_rows).map(|i| a.is_valid(i) && a.value(i)).collect()
+                });
+                farrington_flexible_where(&series, cfg, wanted.as_deref()).map_err(to_err)?
             }
         };
         let mut stat = Float64Builder::with_capacity(num_rows);

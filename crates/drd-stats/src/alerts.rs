@@ -299,6 +299,17 @@ pub fn farrington_flexible(
     series: &[Option<f64>],
     cfg: FarringtonConfig,
 ) -> Result<Vec<Option<Signal>>, Error> {
+    farrington_flexible_where(series, cfg, None)
+}
+
+/// [`farrington_flexible`] evaluated only at the points where `wanted` is true (every other
+/// point is `None`). Each point's fit depends only on the series, so the points computed are
+/// exactly those of the full run; a caller that needs only the latest weeks skips the rest.
+pub fn farrington_flexible_where(
+    series: &[Option<f64>],
+    cfg: FarringtonConfig,
+    wanted: Option<&[bool]>,
+) -> Result<Vec<Option<Signal>>, Error> {
     let f = "farrington_flexible";
     if cfg.periods < 1 || cfg.freq < 2 * cfg.half_window + 1 + cfg.periods.saturating_sub(1) {
         return Err(bad(
@@ -326,7 +337,9 @@ pub fn farrington_flexible(
     let first = cfg.freq * cfg.years + cfg.half_window + 1; // 1-based
     let mut out = vec![None; series.len()];
     for k in first..=series.len() {
-        out[k - 1] = farrington_at(series, k, &cfg);
+        if wanted.is_none_or(|w| w.get(k - 1).copied().unwrap_or(false)) {
+            out[k - 1] = farrington_at(series, k, &cfg);
+        }
     }
     Ok(out)
 }

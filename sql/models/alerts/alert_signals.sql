@@ -13,19 +13,25 @@
 --   farrington_flexible: Noufaily settings (5 years, w = 3, 10 periods, 26 weeks excluded,
 --            no alarm under 5 deaths in 4 weeks), alpha 0.001.
 -- expected: the EARS C2/C3 baseline mean (weeks t-9 to t-3), or Farrington's expected count.
-WITH x AS (
+WITH base AS (
+    SELECT a.*, a.week_start > p.period_end - INTERVAL '364' DAY AS is_recent
+    FROM alert_series a CROSS JOIN run_params p
+),
+x AS (
     SELECT series_id, region_code, region_name, substance_group, week_start, week, deaths,
+           is_recent,
            avg(CAST(deaths AS DOUBLE)) OVER (
                PARTITION BY series_id ORDER BY week_start
                ROWS BETWEEN 9 PRECEDING AND 3 PRECEDING) AS ears_baseline,
            ears_c2(deaths, 7, 2, 0.001) OVER (PARTITION BY series_id ORDER BY week_start) AS c2,
            ears_c3(deaths, 7, 2, 0.001) OVER (PARTITION BY series_id ORDER BY week_start) AS c3,
-           farrington_flexible(deaths, 0.001) OVER (PARTITION BY series_id ORDER BY week_start) AS ff
-    FROM alert_series
+           -- Fitted only for the recent weeks (each fit uses the whole history before it).
+           farrington_flexible(deaths, 0.001, is_recent)
+               OVER (PARTITION BY series_id ORDER BY week_start) AS ff
+    FROM base
 ),
 recent AS (
-    SELECT * FROM x
-    WHERE week_start > (SELECT period_end FROM run_params) - INTERVAL '364' DAY
+    SELECT * FROM x WHERE is_recent
 ),
 -- One row per method of each recent week, kept where that method alarms. (The windows are
 -- computed once: a union of three filtered scans of `recent` would compute every window,
