@@ -29,8 +29,19 @@ pub mod udf;
 pub mod udwf;
 
 /// A session context with every drdsurv function registered.
+///
+/// Parquet strings are read as plain `Utf8`, not string views: a hash join's output rows
+/// then own their strings, where views keep every build-side buffer alive in each output
+/// batch (at national scale, mart_episodes' joins produced batches "holding" 47 GB of shared
+/// buffers, and every operator after them slowed down).
 pub fn new_context() -> SessionContext {
-    let ctx = SessionContext::new();
+    let mut config = datafusion::prelude::SessionConfig::new();
+    config
+        .options_mut()
+        .execution
+        .parquet
+        .schema_force_view_types = false;
+    let ctx = SessionContext::new_with_config(config);
     register_functions(&ctx);
     ctx
 }
@@ -40,6 +51,7 @@ pub fn functions() -> (Vec<ScalarUDF>, Vec<AggregateUDF>, Vec<WindowUDF>) {
     let scalar = udf::scalar_functions()
         .into_iter()
         .chain(disclosure::disclosure_functions())
+        .chain([drd_store::key_hash_udf()])
         .collect();
     let aggregate = udaf::aggregate_functions()
         .into_iter()
