@@ -6,6 +6,12 @@ mod config;
 
 use std::process::ExitCode;
 
+/// mimalloc instead of the system allocator: the query engine allocates and frees large
+/// buffers from many threads, and glibc's per-thread arenas kept that memory (the national
+/// pipeline run peaked at 3.4 GB resident with glibc, 2.8 GB with two arenas).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     cli::main()
 }
