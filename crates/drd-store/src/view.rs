@@ -396,17 +396,11 @@ mod tests {
         let tags: Vec<String> = batches
             .iter()
             .flat_map(|b| {
-                let c = b.column(0).as_string_view_opt().map_or_else(
-                    || {
-                        b.column(0)
-                            .as_string::<i32>()
-                            .iter()
-                            .map(|v| v.unwrap().to_string())
-                            .collect::<Vec<_>>()
-                    },
-                    |c| c.iter().map(|v| v.unwrap().to_string()).collect(),
-                );
-                c
+                let c = arrow::compute::cast(b.column(0), &DataType::Utf8).unwrap();
+                c.as_string::<i32>()
+                    .iter()
+                    .map(|v| v.unwrap().to_string())
+                    .collect::<Vec<_>>()
             })
             .collect();
         assert_eq!(
