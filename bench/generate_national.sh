@@ -5,6 +5,7 @@
 # Target (issue 2): under 2 minutes on the 2-core reference machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/drdsurv-target}"
 command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
 cargo build --release -q -p drdsurv
@@ -17,12 +18,11 @@ walls=(); rss=()
 for i in $(seq 1 "$runs"); do
   rm -rf "$work/out"
   /usr/bin/time -v "$bin" generate --out "$work/out" --scale national --years 10 --seed 7 >"$work/stdout" 2>"$work/time"
-  w=$(grep "Elapsed (wall clock)" "$work/time" | awk '{print $NF}' | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
-  r=$(grep "Maximum resident set size" "$work/time" | awk '{print $NF}')
+  w=$(wall_seconds "$work/time")
+  r=$(peak_rss_kib "$work/time")
   walls+=("$w"); rss+=("$r")
   echo "run $i: ${w}s wall, $((r / 1024)) MiB peak RSS"
 done
-summary() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {printf "median %s, min %s, max %s", a[int((NR+1)/2)], a[1], a[NR]}'; }
 {
   echo "drdsurv generate --scale national --years 10 --seed 7 ($(nproc) cores, $(date -u +%Y-%m-%d))"
   echo "wall seconds: $(summary "${walls[@]}")"

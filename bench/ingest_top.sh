@@ -7,6 +7,7 @@
 # Targets: >= 1,000,000 rows/s (floor 600,000) on the 2-core machine, peak memory < 1 GB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/drdsurv-target}"
 command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
 cargo build --release -q -p drdsurv
@@ -30,8 +31,8 @@ for i in $(seq 1 "$runs"); do
   rm -rf "$work/store"
   /usr/bin/time -v "$bin" --store "$work/store" ingest --source top --submitter bench-top \
     --areas "$areas" "$csv" >"$work/receipt.json" 2>"$work/time" || { cat "$work/time"; exit 1; }
-  w=$(grep "Elapsed (wall clock)" "$work/time" | awk '{print $NF}' | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
-  r=$(grep "Maximum resident set size" "$work/time" | awk '{print $NF}')
+  w=$(wall_seconds "$work/time")
+  r=$(peak_rss_kib "$work/time")
   cpu=$(grep "Percent of CPU" "$work/time" | awk '{print $NF}')
   read -r n acc q < <(python3 -c "import json,sys; r=json.load(open('$work/receipt.json')); print(r['rows_read'], r['rows_accepted'], r['rows_quarantined'])")
   line="run $i: $n rows ($acc accepted, $q quarantined) in ${w}s = $(python3 -c "print(round($n/$w))") rows/s; peak RSS $((r / 1024)) MiB; CPU $cpu; $(du -sh "$work/store" | cut -f1) stored"

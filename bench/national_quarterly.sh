@@ -8,6 +8,7 @@
 # Target (issue 6): under 60 s, peak memory under 2 GB, on the 2-core machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/drdsurv-target}"
 command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
 # DRDSURV_BIN: an already built release binary (skips the build).
@@ -34,12 +35,11 @@ runs=${RUNS:-3}
 walls=(); rss=()
 for i in $(seq 1 "$runs"); do
   run
-  w=$(grep "Elapsed (wall clock)" "$work/run.time" | awk '{print $NF}' | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
-  r=$(grep "Maximum resident set size" "$work/run.time" | awk '{print $NF}')
+  w=$(wall_seconds "$work/run.time")
+  r=$(peak_rss_kib "$work/run.time")
   walls+=("$w"); rss+=("$r")
   echo "run $i: ${w}s wall, $((r / 1024)) MiB peak RSS"
 done
-summary() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {printf "median %s, min %s, max %s", a[int((NR+1)/2)], a[1], a[NR]}'; }
 {
   echo "drdsurv run national_quarterly --from $period --to $period over demo --scale national --years 10 ($(nproc) cores, $(date -u +%Y-%m-%d), release build)"
   echo "wall seconds: $(summary "${walls[@]}")"

@@ -156,14 +156,14 @@ fn fault_after(model: &str) {
 /// Registers every submitter's source table, `sources_<source>` as their union (an empty
 /// table of the source's schema when no submitter has one), and `current_<source>` as its
 /// current view (latest revision per key, withdrawn cases removed: drd-store's
-/// `current_view_sql`). Returns the input versions.
+/// `current_view_sql`, whose key hash `drd_engine::new_context` registers). Returns the input
+/// versions.
 pub async fn register_sources(
     store: &Store,
     ctx: &SessionContext,
 ) -> Result<BTreeMap<String, i64>, RunError> {
     let engine = |e: datafusion::error::DataFusionError| RunError::Engine(e.to_string());
     let mut inputs = BTreeMap::new();
-    drd_store::register_view_functions(ctx);
     for source in [Source::Coroner, Source::Top, Source::Nsp] {
         let code = drd_model::Coded::code(source);
         let subs = store.submitters(TableKind::Sources, source).await?;
