@@ -342,6 +342,7 @@ impl Ingestor<'_> {
             let lanes = fan_out(
                 &mut records,
                 lanes,
+                None,
                 |rows| {
                     if let Some(p) = &progress
                         && rows / PROGRESS_EVERY > told
@@ -462,7 +463,7 @@ impl Ingestor<'_> {
             x.and_then(|v| v.as_str().map(str::to_string))
                 .map_or(V::Null, V::S)
         };
-        b.push(&[
+        b.push_row([
             V::S(submitter.to_string()),
             V::S(source.code().to_string()),
             V::S(r.file_sha256.clone()),

@@ -39,12 +39,14 @@ pub fn lane_count() -> usize {
 }
 
 /// Reads `records` into chunks on the calling thread and runs `work` over them on one thread
-/// per lane state. `work` returns false to stop the whole run (its lane failed). Returns the
+/// per lane state. With `prefix`, raw chunks are split only as far as their first `prefix`
+/// fields (readers that need no more; see [`Chunk::split_prefix`]). `work` returns false to stop the whole run (its lane failed). Returns the
 /// lane states when every chunk has been handed out and worked, or why the file could not be
 /// read.
 pub fn fan_out<S, W>(
     records: &mut Records,
     states: Vec<S>,
+    prefix: Option<usize>,
     mut on_chunk: impl FnMut(u64),
     work: W,
 ) -> Result<Vec<S>, Unreadable>
@@ -74,7 +76,11 @@ where
                         };
                         let Ok(mut chunk) = next else { break };
                         if chunk.is_raw() && !stop.load(Ordering::Relaxed) {
-                            match chunk.split() {
+                            let split = match prefix {
+                                Some(k) => chunk.split_prefix(k).map(|()| 0),
+                                None => chunk.split(),
+                            };
+                            match split {
                                 Ok(n) => {
                                     ragged.fetch_add(n, Ordering::Relaxed);
                                 }
@@ -137,9 +143,22 @@ pub fn duplicate_rows(
     source: Source,
 ) -> Result<Vec<u64>, Unreadable> {
     let states = (0..lane_count()).map(|_| Vec::new()).collect();
+    // Only the fields up to the last key column (or revision) are read: `key_hash` reads no
+    // other.
+    let prefix = source
+        .key_columns()
+        .iter()
+        .chain(&["revision"])
+        .filter_map(|name| {
+            let i = source.columns().iter().position(|c| c.name == *name)?;
+            map.index.get(i).copied().flatten()
+        })
+        .max()
+        .map(|j| j + 1);
     let lanes = fan_out(
         records,
         states,
+        prefix,
         |_| {},
         |keys: &mut Vec<(u64, u64, u64)>, chunk| {
             keys.extend((0..chunk.rows()).filter_map(|r| {
@@ -232,6 +251,8 @@ pub struct Lane {
     src_tx: Option<mpsc::Sender<RecordBatch>>,
     q_tx: Option<mpsc::Sender<RecordBatch>>,
     memo: Memo,
+    /// Whether the file's constant columns are set in `src`.
+    constants_set: bool,
     /// Counts.
     pub tally: Tally,
     batches: u32,
@@ -260,6 +281,7 @@ impl Lane {
             src_tx,
             q_tx,
             memo: Memo::default(),
+            constants_set: false,
             tally: Tally::default(),
             batches: 0,
         }
@@ -282,13 +304,18 @@ impl Lane {
     /// Validates every row of a chunk. False if a writer stopped.
     pub fn work(&mut self, job: &FileJob, chunk: &Chunk) -> bool {
         let ctx = &job.ctx;
-        let mut values: Vec<V<'_>> = Vec::with_capacity(64);
+        if !self.constants_set {
+            self.src.set_constant(0, V::R(ctx.submitter.clone()));
+            self.src.set_constant(3, V::Ts(job.ingested_at));
+            self.src.set_constant(4, V::R(job.sha256.clone()));
+            self.src.set_constant(6, V::R(job.vintage.clone()));
+            self.constants_set = true;
+        }
         for r in 0..chunk.rows() {
             let n = chunk.first_row + r as u64;
             let row = Row::new(chunk, r, &job.map);
-            values.clear();
-            values.extend(std::iter::repeat_n(V::Null, PROVENANCE));
-            let outcome = validate(row, ctx, &mut self.memo, &mut values).and_then(|v| {
+            self.src.begin_row(PROVENANCE);
+            let outcome = validate(row, ctx, &mut self.memo, &mut self.src).and_then(|v| {
                 let dup = !job.dup_rows.is_empty() && job.dup_rows.binary_search(&n).is_ok();
                 if dup {
                     Err(RowError {
@@ -306,22 +333,20 @@ impl Lane {
                     if valid.unlinkable && job.source != Source::Nsp {
                         self.tally.unlinkable += 1;
                     }
-                    if let Some(subs) = &job.substances {
-                        self.note_unclassified(&values, subs, job.received);
+                    if let (Some(subs), Some((names, dod))) = (&job.substances, &valid.substances) {
+                        self.note_unclassified(names, *dod, subs);
                     }
                     if self.src_tx.is_none() {
+                        // The table already holds this file: count only.
+                        self.src.rollback_row();
                         continue;
                     }
-                    let v = &mut values;
-                    v[0] = V::R(ctx.submitter.clone());
-                    v[1] = V::I32(valid.revision);
-                    v[2] = valid.extract_date.map_or(V::Null, V::D);
-                    v[3] = V::Ts(job.ingested_at);
-                    v[4] = V::R(job.sha256.clone());
-                    v[5] = V::I64(n as i64);
-                    v[6] = V::R(job.vintage.clone());
-                    self.src.push(v);
-                    if self.src.len() >= job.batch_rows {
+                    let b = &mut self.src;
+                    b.set(1, V::I32(valid.revision));
+                    b.set(2, valid.extract_date.map_or(V::Null, V::D));
+                    b.set(5, V::I64(n as i64));
+                    b.commit_row();
+                    if b.len() >= job.batch_rows {
                         self.batches += 1;
                         if self.batches == 2 {
                             fault::point("rows_written");
@@ -332,6 +357,7 @@ impl Lane {
                     }
                 }
                 Err(e) => {
+                    self.src.rollback_row();
                     self.tally.quarantined += 1;
                     *self
                         .tally
@@ -342,7 +368,7 @@ impl Lane {
                         continue;
                     }
                     let raw = serde_json::Value::Object(quarantine_values(row, ctx)).to_string();
-                    self.quarantine.push(&[
+                    self.quarantine.push_row([
                         V::R(ctx.submitter.clone()),
                         V::St(job.source.code()),
                         V::R(job.sha256.clone()),
@@ -366,21 +392,13 @@ impl Lane {
     }
 
     /// Coroner rows: remembers substance names the lookup cannot classify (for a warning).
-    fn note_unclassified(&mut self, values: &[V<'_>], subs: &SubstanceLookup, received: NaiveDate) {
-        if self.tally.unclassified.len() >= 100 {
-            return;
-        }
-        let dod = match values.get(PROVENANCE + 8) {
-            Some(V::D(d)) => *d,
-            _ => received,
-        };
-        for i in [PROVENANCE + 14, PROVENANCE + 15] {
-            if let Some(V::L(names)) = values.get(i) {
-                for name in names {
-                    if subs.resolve(name, dod).group == SubstanceGroup::Unclassified {
-                        self.tally.unclassified.insert(name.to_lowercase());
-                    }
-                }
+    fn note_unclassified(&mut self, names: &[String], dod: NaiveDate, subs: &SubstanceLookup) {
+        for name in names {
+            if self.tally.unclassified.len() >= 100 {
+                return;
+            }
+            if subs.resolve(name, dod).group == SubstanceGroup::Unclassified {
+                self.tally.unclassified.insert(name.to_lowercase());
             }
         }
     }

@@ -17,6 +17,7 @@ use drd_model::reference::Partnerships;
 use drd_model::substance::split_substance_list;
 use drd_model::*;
 
+use crate::batch::BatchBuilder;
 use crate::chunk::Chunk;
 use crate::key::Pseudonymiser;
 
@@ -436,8 +437,7 @@ fn opt_date<'a>(x: Option<NaiveDate>) -> V<'a> {
     x.map_or(V::Null, V::D)
 }
 
-fn list<'a>(x: &str) -> V<'a> {
-    let l = split_substance_list(x);
+fn list<'a>(l: Vec<String>) -> V<'a> {
     if l.is_empty() { V::Null } else { V::L(l) }
 }
 
@@ -446,8 +446,8 @@ fn list<'a>(x: &str) -> V<'a> {
 /// identifiers and need no new HMAC. Held in memory only; never printed.
 #[derive(Default)]
 pub struct Memo {
-    reference: Option<(String, Arc<str>)>,
-    nhs: Option<(String, Arc<str>)>,
+    reference: Option<(String, String)>,
+    nhs: Option<(String, String)>,
     /// The last area accepted as written, with its normal form when that differs.
     area: Option<(String, Option<String>)>,
 }
@@ -476,31 +476,28 @@ impl Memo {
         Ok(out)
     }
 
-    fn reference(&mut self, ctx: &Ctx, value: &str) -> Arc<str> {
-        match &mut self.reference {
-            Some((k, v)) if k == value => v.clone(),
-            slot => {
-                let v: Arc<str> = ctx.pseudo.reference(&ctx.submitter, value).into();
-                *slot = Some((value.to_string(), v.clone()));
-                v
-            }
+    fn reference(&mut self, ctx: &Ctx, value: &str) -> &str {
+        let hit = matches!(&self.reference, Some((k, _)) if k == value);
+        if !hit {
+            self.reference = Some((
+                value.to_string(),
+                ctx.pseudo.reference(&ctx.submitter, value),
+            ));
         }
+        self.reference.as_ref().map_or("", |(_, v)| v.as_str())
     }
 
-    fn nhs(&mut self, ctx: &Ctx, n: &NhsNumber) -> Arc<str> {
-        match &mut self.nhs {
-            Some((k, v)) if k == n.digits() => v.clone(),
-            slot => {
-                let v: Arc<str> = ctx.pseudo.person_from_nhs(n).into();
-                *slot = Some((n.digits().to_string(), v.clone()));
-                v
-            }
+    fn nhs(&mut self, ctx: &Ctx, n: &NhsNumber) -> &str {
+        let hit = matches!(&self.nhs, Some((k, _)) if k == n.digits());
+        if !hit {
+            self.nhs = Some((n.digits().to_string(), ctx.pseudo.person_from_nhs(n)));
         }
+        self.nhs.as_ref().map_or("", |(_, v)| v.as_str())
     }
 }
 
 /// What validation tells the caller besides the stored values.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Valid {
     /// `revision`.
     pub revision: i32,
@@ -508,12 +505,14 @@ pub struct Valid {
     pub extract_date: Option<NaiveDate>,
     /// Whether `person_id` is null.
     pub unlinkable: bool,
+    /// Coroner rows: the substance names listed, and the date of death.
+    pub substances: Option<(Vec<String>, NaiveDate)>,
 }
 
-/// Validates one row of any source, appending the values of the source-specific stored
-/// columns (in schema order) to `out`. On `Err`, `out` may hold some of them: the caller
-/// discards it.
-pub fn validate<'a>(row: Row<'a>, ctx: &Ctx, memo: &mut Memo, out: &mut Vec<V<'a>>) -> R<Valid> {
+/// Validates one row of any source, writing the values of the source-specific stored
+/// columns to `out`, starting at its cursor. On `Err`, `out` may hold some of them: the
+/// caller rolls the row back.
+pub fn validate<'a>(row: Row<'a>, ctx: &Ctx, memo: &mut Memo, out: &mut BatchBuilder) -> R<Valid> {
     match ctx.source {
         Source::Coroner => coroner(row, ctx, memo, out),
         Source::Top => top(row, ctx, memo, out),
@@ -548,7 +547,7 @@ fn band<'a>(age: Option<u32>) -> V<'a> {
 const CO_YNU: [Col; 3] = cols_of(CO, ["known_drug_user", "injecting_history", "in_treatment"]);
 const CO_YNU2: [Col; 2] = cols_of(CO, ["naloxone_administered", "alone_at_time"]);
 
-fn coroner<'a>(row: Row<'a>, ctx: &Ctx, memo: &mut Memo, out: &mut Vec<V<'a>>) -> R<Valid> {
+fn coroner<'a>(row: Row<'a>, ctx: &Ctx, memo: &mut Memo, out: &mut BatchBuilder) -> R<Valid> {
     let rec = ctx.received;
     let case_ref = row.required(c!(CO, "case_ref"))?;
     let coroner_area = row.required(c!(CO, "coroner_area"))?;
@@ -623,15 +622,18 @@ fn coroner<'a>(row: Row<'a>, ctx: &Ctx, memo: &mut Memo, out: &mut Vec<V<'a>>) -
     let surname = row.get(c!(CO, "surname"));
     let forenames = row.get(c!(CO, "forenames"));
     let person_id = match (&nhs, dob) {
-        (Some(n), _) => Some(V::R(memo.nhs(ctx, n))),
+        (Some(n), _) => Some(V::S(memo.nhs(ctx, n).to_string())),
         (None, Some(b)) if !surname.is_empty() && !forenames.is_empty() => Some(V::S(
             ctx.pseudo.person_from_names(surname, forenames, b, sex),
         )),
         _ => None,
     };
     let unlinkable = person_id.is_none();
+    let implicated = split_substance_list(row.get(c!(CO, "substances_implicated")));
+    let present = split_substance_list(row.get(c!(CO, "substances_present")));
+    let names = implicated.iter().chain(&present).cloned().collect();
+    out.push(V::S(memo.reference(ctx, case_ref).to_string()));
     out.extend([
-        V::R(memo.reference(ctx, case_ref)),
         V::T(coroner_area),
         person_id.unwrap_or(V::Null),
         opt_i32(age.map(i64::from)),
@@ -645,8 +647,8 @@ fn coroner<'a>(row: Row<'a>, ctx: &Ctx, memo: &mut Memo, out: &mut Vec<V<'a>>) -
         place.map_or(V::Null, |p| V::St(p.code())),
         cause.map_or(V::Null, |c| V::S(c.to_string())),
         conclusion.map_or(V::Null, |c| V::St(c.code())),
-        list(row.get(c!(CO, "substances_implicated"))),
-        list(row.get(c!(CO, "substances_present"))),
+        list(implicated),
+        list(present),
     ]);
     out.extend(ynu);
     out.push(opt_i32(prison));
@@ -656,6 +658,7 @@ fn coroner<'a>(row: Row<'a>, ctx: &Ctx, memo: &mut Memo, out: &mut Vec<V<'a>>) -
         revision,
         extract_date,
         unlinkable,
+        substances: Some((names, dod)),
     })
 }
 
@@ -667,7 +670,7 @@ const TOP_SCORES: [Col; 3] = cols_of(TP, ["psych_health", "phys_health", "qualit
 const TOP_WORK: [Col; 2] = cols_of(TP, ["paid_work_days", "education_days"]);
 const NSP_OPTIONAL: [Col; NSP_OPTIONAL_COUNTS.len()] = cols_of(NS, NSP_OPTIONAL_COUNTS);
 
-fn top<'a>(row: Row<'a>, ctx: &Ctx, memo: &mut Memo, out: &mut Vec<V<'a>>) -> R<Valid> {
+fn top<'a>(row: Row<'a>, ctx: &Ctx, memo: &mut Memo, out: &mut BatchBuilder) -> R<Valid> {
     let rec = ctx.received;
     let provider = row.required(c!(TP, "provider_code"))?;
     let area = memo.area(&row, c!(TP, "partnership_code"), ctx)?;
@@ -685,8 +688,8 @@ fn top<'a>(row: Row<'a>, ctx: &Ctx, memo: &mut Memo, out: &mut Vec<V<'a>>) -> R<
     let revision = row.revision(c!(TP, "revision"))?;
     // The values are written in schema order as they are checked; the first ten columns
     // come before the day counts but need the checks below, so make room for them.
-    let head = out.len();
-    out.extend(std::iter::repeat_n(V::Null, 10));
+    let head = out.cursor();
+    out.skip(10);
     for c in TOP_DAYS {
         out.push(opt_i32(row.int(c, false, 0, 28)?));
     }
@@ -738,30 +741,30 @@ fn top<'a>(row: Row<'a>, ctx: &Ctx, memo: &mut Memo, out: &mut Vec<V<'a>>) -> R<
         ));
     }
     let age = age_at(dob, top_date)?;
-    let person_id = nhs.as_ref().map(|n| memo.nhs(ctx, n));
-    let unlinkable = person_id.is_none();
-    for (slot, v) in out[head..head + 10].iter_mut().zip([
-        V::T(provider),
-        area,
-        V::R(memo.reference(ctx, client_ref)),
-        person_id.map_or(V::Null, V::R),
-        opt_i32(age.map(i64::from)),
-        band(age),
-        V::St(sex.code()),
-        V::D(start),
-        V::D(top_date),
-        V::St(stage.code()),
-    ]) {
-        *slot = v;
-    }
+    let unlinkable = nhs.is_none();
+    out.set(head, V::T(provider));
+    out.set(head + 1, area);
+    out.set(head + 2, V::T(memo.reference(ctx, client_ref)));
+    let person_id = match &nhs {
+        Some(n) => V::T(memo.nhs(ctx, n)),
+        None => V::Null,
+    };
+    out.set(head + 3, person_id);
+    out.set(head + 4, opt_i32(age.map(i64::from)));
+    out.set(head + 5, band(age));
+    out.set(head + 6, V::St(sex.code()));
+    out.set(head + 7, V::D(start));
+    out.set(head + 8, V::D(top_date));
+    out.set(head + 9, V::St(stage.code()));
     Ok(Valid {
         revision,
         extract_date: None,
         unlinkable,
+        substances: None,
     })
 }
 
-fn nsp<'a>(row: Row<'a>, ctx: &Ctx, memo: &mut Memo, out: &mut Vec<V<'a>>) -> R<Valid> {
+fn nsp<'a>(row: Row<'a>, ctx: &Ctx, memo: &mut Memo, out: &mut BatchBuilder) -> R<Valid> {
     let rec = ctx.received;
     let site = row.required(c!(NS, "site_code"))?;
     let site_type: SiteType = row
@@ -847,6 +850,7 @@ fn nsp<'a>(row: Row<'a>, ctx: &Ctx, memo: &mut Memo, out: &mut Vec<V<'a>>) -> R<
         revision,
         extract_date: None,
         unlinkable: false,
+        substances: None,
     })
 }
 
