@@ -289,8 +289,10 @@ impl BatchBuilder {
         self.cursor
     }
 
-    /// Writes column `k`'s value of the current row.
+    /// Writes column `k`'s value of the current row. The value's bytes are copied into the
+    /// buffer and the value itself is dropped here, so callers can hand over owned text.
     #[inline]
+    #[allow(clippy::needless_pass_by_value)]
     pub fn set(&mut self, k: usize, v: V<'_>) {
         let c = &mut self.cols[k];
         debug_assert!(c.constant.is_none(), "column {k} is constant");
