@@ -43,6 +43,8 @@ struct Column {
     buf: Buf,
     /// Whether each row's value is present.
     valid: Vec<bool>,
+    /// How many of `valid` are false.
+    nulls: usize,
     /// A value every row of the batch has, filled in by `finish`.
     constant: Option<V<'static>>,
 }
@@ -92,9 +94,10 @@ impl Buf {
         }
     }
 
-    /// Appends `v`; false when it is null.
-    #[inline]
-    fn push(&mut self, v: &V<'_>) -> bool {
+    /// Appends `v`; false when it is null. Inlined into each call site, where the value's
+    /// variant is usually known, so only the column's type is matched at run time.
+    #[inline(always)]
+    fn push(&mut self, v: V<'_>) -> bool {
         fn text(offsets: &mut Vec<i32>, data: &mut Vec<u8>, s: &str) {
             data.extend_from_slice(s.as_bytes());
             offsets.push(data.len() as i32);
@@ -102,19 +105,19 @@ impl Buf {
         match (self, v) {
             (Buf::Utf8 { offsets, data }, V::T(s)) => text(offsets, data, s),
             (Buf::Utf8 { offsets, data }, V::St(s)) => text(offsets, data, s),
-            (Buf::Utf8 { offsets, data }, V::R(s)) => text(offsets, data, s),
-            (Buf::Utf8 { offsets, data }, V::S(s)) => text(offsets, data, s),
+            (Buf::Utf8 { offsets, data }, V::R(s)) => text(offsets, data, &s),
+            (Buf::Utf8 { offsets, data }, V::S(s)) => text(offsets, data, &s),
             (Buf::Utf8 { offsets, data }, V::Null) => {
                 offsets.push(data.len() as i32);
                 return false;
             }
-            (Buf::I32(b), V::I32(x)) => b.push(*x),
-            (Buf::I64(b), V::I64(x)) => b.push(*x),
-            (Buf::I64(b), V::I32(x)) => b.push(i64::from(*x)),
-            (Buf::F64(b), V::F(x)) => b.push(*x),
-            (Buf::Bool(b), V::B(x)) => b.push(*x),
-            (Buf::Date(b), V::D(d)) => b.push((*d - EPOCH).num_days() as i32),
-            (Buf::Ts(b, _), V::Ts(t)) => b.push(*t),
+            (Buf::I32(b), V::I32(x)) => b.push(x),
+            (Buf::I64(b), V::I64(x)) => b.push(x),
+            (Buf::I64(b), V::I32(x)) => b.push(i64::from(x)),
+            (Buf::F64(b), V::F(x)) => b.push(x),
+            (Buf::Bool(b), V::B(x)) => b.push(x),
+            (Buf::Date(b), V::D(d)) => b.push((d - EPOCH).num_days() as i32),
+            (Buf::Ts(b, _), V::Ts(t)) => b.push(t),
             (
                 Buf::List {
                     offsets,
@@ -230,6 +233,7 @@ impl BatchBuilder {
             .map(|f| Column {
                 buf: Buf::new(f.data_type()),
                 valid: Vec::new(),
+                nulls: 0,
                 constant: None,
             })
             .collect();
@@ -263,7 +267,7 @@ impl BatchBuilder {
     }
 
     /// Writes the next column's value of the current row.
-    #[inline]
+    #[inline(always)]
     pub fn push(&mut self, v: V<'_>) {
         let k = self.cursor;
         self.set(k, v);
@@ -289,15 +293,14 @@ impl BatchBuilder {
         self.cursor
     }
 
-    /// Writes column `k`'s value of the current row. The value's bytes are copied into the
-    /// buffer and the value itself is dropped here, so callers can hand over owned text.
-    #[inline]
-    #[allow(clippy::needless_pass_by_value)]
+    /// Writes column `k`'s value of the current row.
+    #[inline(always)]
     pub fn set(&mut self, k: usize, v: V<'_>) {
         let c = &mut self.cols[k];
         debug_assert!(c.constant.is_none(), "column {k} is constant");
-        let present = c.buf.push(&v);
+        let present = c.buf.push(v);
         c.valid.push(present);
+        c.nulls += usize::from(!present);
     }
 
     /// Ends the current row: every column not constant must have had exactly one value.
@@ -318,6 +321,7 @@ impl BatchBuilder {
         let rows = self.rows;
         for c in &mut self.cols {
             if c.valid.len() > rows {
+                c.nulls -= c.valid[rows..].iter().filter(|v| !**v).count();
                 c.valid.truncate(rows);
                 c.buf.truncate(rows);
             }
@@ -341,13 +345,14 @@ impl BatchBuilder {
             .map(|c| {
                 if let Some(v) = &c.constant {
                     for _ in 0..rows {
-                        let present = c.buf.push(v);
+                        let present = c.buf.push(v.clone());
                         c.valid.push(present);
+                        c.nulls += usize::from(!present);
                     }
                 }
-                let valid = std::mem::replace(&mut c.valid, Vec::with_capacity(rows));
-                let nulls = NullBuffer::from(valid);
-                let nulls = (nulls.null_count() > 0).then_some(nulls);
+                let nulls = (c.nulls > 0).then(|| NullBuffer::from(c.valid.as_slice()));
+                c.valid.clear();
+                c.nulls = 0;
                 c.buf.take(nulls)
             })
             .collect();

@@ -168,19 +168,62 @@ pub fn duplicate_rows(
             true
         },
     )?;
-    let mut all: Vec<(u64, u64, u64)> = Vec::with_capacity(lanes.iter().map(Vec::len).sum());
-    for mut l in lanes {
-        all.append(&mut l);
-    }
-    all.sort_unstable();
+    // Each lane's keys are sorted on a thread of their own, then the sorted runs are merged
+    // in one walk that compares neighbours (no copy of every key into one vector).
+    let runs: Vec<Vec<(u64, u64, u64)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = lanes
+            .into_iter()
+            .map(|mut l| {
+                scope.spawn(move || {
+                    l.sort_unstable();
+                    l
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    Ok(shared_keys(&runs))
+}
+
+/// The row numbers (sorted) of every entry whose key (the first two fields) occurs more than
+/// once across `runs`, each sorted by key.
+fn shared_keys(runs: &[Vec<(u64, u64, u64)>]) -> Vec<u64> {
+    let mut pos = vec![0usize; runs.len()];
     let mut rows = Vec::new();
-    for group in all.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
-        if group.len() > 1 {
-            rows.extend(group.iter().map(|k| k.2));
+    let mut group: Option<(u64, u64)> = None;
+    let mut first_row = 0u64;
+    let mut in_dup = false;
+    loop {
+        // The smallest head among the runs.
+        let mut best: Option<(usize, (u64, u64, u64))> = None;
+        for (i, r) in runs.iter().enumerate() {
+            if let Some(&k) = r.get(pos[i])
+                && best.is_none_or(|(_, b)| k < b)
+            {
+                best = Some((i, k));
+            }
+        }
+        let Some((i, (h1, h2, row))) = best else {
+            break;
+        };
+        pos[i] += 1;
+        if group == Some((h1, h2)) {
+            if !in_dup {
+                rows.push(first_row);
+                in_dup = true;
+            }
+            rows.push(row);
+        } else {
+            group = Some((h1, h2));
+            first_row = row;
+            in_dup = false;
         }
     }
     rows.sort_unstable();
-    Ok(rows)
+    rows
 }
 
 /// Everything the lanes of one file share.
@@ -311,12 +354,20 @@ impl Lane {
             self.src.set_constant(6, V::R(job.vintage.clone()));
             self.constants_set = true;
         }
+        // The file's duplicate rows from this chunk on (rows only grow within a chunk).
+        let mut dups = &job.dup_rows[job.dup_rows.partition_point(|&d| d < chunk.first_row)..];
         for r in 0..chunk.rows() {
             let n = chunk.first_row + r as u64;
             let row = Row::new(chunk, r, &job.map);
             self.src.begin_row(PROVENANCE);
+            let dup = match dups.first() {
+                Some(&d) if d == n => {
+                    dups = &dups[1..];
+                    true
+                }
+                _ => false,
+            };
             let outcome = validate(row, ctx, &mut self.memo, &mut self.src).and_then(|v| {
-                let dup = !job.dup_rows.is_empty() && job.dup_rows.binary_search(&n).is_ok();
                 if dup {
                     Err(RowError {
                         reason: ReasonCode::DuplicateKeyInFile,
@@ -401,5 +452,24 @@ impl Lane {
                 self.tally.unclassified.insert(name.to_lowercase());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Keys shared within one run, across runs, or three times are all found; unique keys are
+    /// not.
+    #[test]
+    fn shared_keys_across_sorted_runs() {
+        let mut a = vec![(1, 1, 10), (5, 0, 11), (2, 7, 12), (9, 9, 13), (5, 0, 14)];
+        let mut b = vec![(2, 7, 20), (3, 3, 21), (9, 9, 22), (1, 2, 23)];
+        let mut c = vec![(9, 9, 30), (0, 0, 31)];
+        for r in [&mut a, &mut b, &mut c] {
+            r.sort_unstable();
+        }
+        assert_eq!(shared_keys(&[a, b, c]), vec![11, 12, 13, 14, 20, 22, 30]);
+        assert!(shared_keys(&[vec![(1, 1, 1)], vec![]]).is_empty());
     }
 }

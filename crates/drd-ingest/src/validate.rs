@@ -280,23 +280,36 @@ impl<'a> Row<'a> {
         Ok(Some(d))
     }
 
+    #[inline]
     fn int(&self, c: Col, required: bool, lo: i64, hi: i64) -> R<Option<i64>> {
-        let col = c.name;
         let v = if required {
             self.required(c)?
         } else {
             self.get(c)
         };
-        if v.is_empty() {
-            return Ok(None);
-        }
-        // Short unsigned numbers (nearly all): no parser needed.
-        if v.len() <= 9 && v.bytes().all(|b| b.is_ascii_digit()) {
-            let n = v.bytes().fold(0i64, |n, b| n * 10 + i64::from(b - b'0'));
-            if n >= lo && n <= hi {
-                return Ok(Some(n));
+        // Short unsigned numbers in range (nearly all): no parser needed.
+        let n = match *v.as_bytes() {
+            [] => return Ok(None),
+            [a] if a.is_ascii_digit() => i64::from(a - b'0'),
+            [a, b] if a.is_ascii_digit() && b.is_ascii_digit() => {
+                i64::from(a - b'0') * 10 + i64::from(b - b'0')
             }
+            _ if v.len() <= 9 && v.bytes().all(|b| b.is_ascii_digit()) => {
+                v.bytes().fold(0i64, |n, b| n * 10 + i64::from(b - b'0'))
+            }
+            _ => return Row::int_slow(c, v, lo, hi),
+        };
+        if n >= lo && n <= hi {
+            Ok(Some(n))
+        } else {
+            Row::int_slow(c, v, lo, hi)
         }
+    }
+
+    /// [`Row::int`] for signed, long or out-of-range text: the exact reason.
+    #[cold]
+    fn int_slow(c: Col, v: &str, lo: i64, hi: i64) -> R<Option<i64>> {
+        let col = c.name;
         let digits = v.strip_prefix(['-', '+']).unwrap_or(v);
         if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(err(
