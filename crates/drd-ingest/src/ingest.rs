@@ -22,7 +22,7 @@ use crate::batch::BatchBuilder;
 use crate::fault;
 use crate::key::LinkageKey;
 use crate::lanes::{FileJob, Lane, Tally, duplicate_rows, fan_out, lane_count};
-use crate::prepass::prepass;
+use crate::prepass::prepass_then;
 use crate::read::{Unreadable, open};
 use crate::receipt::{ReasonCount, Receipt, Status};
 use crate::validate::{Ctx, HeaderMap, V};
@@ -108,6 +108,27 @@ fn now_micros() -> i64 {
     Utc::now().timestamp_micros()
 }
 
+/// Pass 1 of a CSV or NDJSON file whose header has every required column, run while the
+/// pre-pass is still hashing the file. `None` for anything else: the caller then rejects the
+/// file, or runs the pass itself (workbooks, which are costly to open twice).
+fn early_key_pass(
+    path: &Path,
+    pre: &crate::prepass::Prepass,
+    source: Source,
+    xlsx_limit: u64,
+) -> Option<Result<Vec<u64>, Unreadable>> {
+    use crate::prepass::Format;
+    if !matches!(pre.format, Ok(Format::Csv | Format::Ndjson)) {
+        return None;
+    }
+    let mut records = open(path, pre, xlsx_limit).ok()?;
+    let map = HeaderMap::new(source, &records.headers);
+    if !map.missing.is_empty() {
+        return None;
+    }
+    Some(duplicate_rows(&mut records, &map, source))
+}
+
 impl Ingestor<'_> {
     /// Ingests one file for a submitter. Whole-file rejections are `Ok` receipts with status
     /// `Rejected`; `Err` is for store failures and bad usage.
@@ -120,7 +141,16 @@ impl Ingestor<'_> {
     ) -> Result<Receipt> {
         check_submitter(submitter)?;
         let started = Instant::now();
-        let pre = prepass(path).map_err(|e| Error::Io {
+        // The pre-pass, with the key pass (pass 1) of a text file started while the file's
+        // SHA-256 is still being computed (wasted for a file already ingested: rare, and no
+        // dearer than the pass itself).
+        let (owned, limit) = (path.to_path_buf(), self.xlsx_limit);
+        let (pre, early_dups) = tokio::task::spawn_blocking(move || {
+            prepass_then(&owned, |pre| early_key_pass(&owned, pre, source, limit))
+        })
+        .await
+        .map_err(|e| Error::Task(format!("the pre-pass failed: {e}")))?
+        .map_err(|e| Error::Io {
             path: path.display().to_string(),
             source: e,
         })?;
@@ -204,15 +234,19 @@ impl Ingestor<'_> {
             ));
         }
 
-        debug!(ms = started.elapsed().as_millis() as u64, "pre-pass done");
-        // Pass 1: key hashes, to find rows sharing key and revision (both are quarantined).
+        // Pass 1: key hashes, to find rows sharing key and revision (both are quarantined);
+        // usually done during the pre-pass already.
         let dups = {
-            let map = map.clone();
-            let mut records = records;
-            let found =
-                tokio::task::spawn_blocking(move || duplicate_rows(&mut records, &map, source))
-                    .await
-                    .map_err(|e| Error::Task(format!("the key pass failed: {e}")))?;
+            let found = match early_dups {
+                Some(found) => found,
+                None => {
+                    let map = map.clone();
+                    let mut records = records;
+                    tokio::task::spawn_blocking(move || duplicate_rows(&mut records, &map, source))
+                        .await
+                        .map_err(|e| Error::Task(format!("the key pass failed: {e}")))?
+                }
+            };
             match found {
                 Ok(d) => d,
                 Err(Unreadable(m)) => {
@@ -261,7 +295,10 @@ impl Ingestor<'_> {
             );
         }
 
-        debug!(ms = started.elapsed().as_millis() as u64, "key pass done");
+        debug!(
+            ms = started.elapsed().as_millis() as u64,
+            "pre-pass and key pass done"
+        );
         // Pass 2: validate on every core, each lane writing its own Parquet files.
         let ingested_at = now_micros();
         let job = Arc::new(FileJob {

@@ -64,21 +64,48 @@ fn inner_name(path: &Path) -> String {
 /// Runs the pre-pass. The SHA-256 is computed on a second thread, reading the file on its
 /// own, while this one scans the content.
 pub fn prepass(path: &Path) -> io::Result<Prepass> {
+    prepass_then(path, |_| ()).map(|(p, ())| p)
+}
+
+/// The pre-pass, then `then` on this thread while the SHA-256 thread may still be hashing
+/// (hashing a large file takes longer than scanning it; `then` uses the idle core). `then`
+/// sees the pre-pass with an empty `sha256` and `bytes` from the file system.
+pub fn prepass_then<T: Send>(
+    path: &Path,
+    then: impl FnOnce(&Prepass) -> T + Send,
+) -> io::Result<(Prepass, T)> {
     std::thread::scope(|scope| {
         let hashing = scope.spawn(|| digest(path));
-        let found = examine(path);
+        let found = examine(path).and_then(|f| Ok((f, std::fs::metadata(path)?.len())));
+        let after = found
+            .as_ref()
+            .ok()
+            .map(|((gzip, (format, encoding, quote_free)), len)| {
+                then(&Prepass {
+                    sha256: String::new(),
+                    bytes: *len,
+                    gzip: *gzip,
+                    format: format.clone(),
+                    encoding: *encoding,
+                    quote_free: *quote_free,
+                })
+            });
         let (sha256, bytes) = hashing
             .join()
             .unwrap_or_else(|p| std::panic::resume_unwind(p))?;
-        let (gzip, (format, encoding, quote_free)) = found?;
-        Ok(Prepass {
+        let ((gzip, (format, encoding, quote_free)), _) = found?;
+        let pre = Prepass {
             sha256,
             bytes,
             gzip,
             format,
             encoding,
             quote_free,
-        })
+        };
+        // `then` ran: the scan succeeded.
+        after
+            .map(|t| (pre, t))
+            .ok_or_else(|| io::Error::other("the pre-pass scan failed"))
     })
 }
 
