@@ -35,15 +35,54 @@ pub mod udwf;
 /// batch (at national scale, mart_episodes' joins produced batches "holding" 47 GB of shared
 /// buffers, and every operator after them slowed down).
 pub fn new_context() -> SessionContext {
+    new_context_with_limit(None)
+}
+
+/// [`new_context`] whose queries share a memory pool of `limit` bytes (`DRDSURV_MEMORY_LIMIT`
+/// overrides it; neither means no limit). Beyond their fair share, sorts and aggregations
+/// spill to the temporary directory; an operator that cannot spill (a hash join's build side)
+/// fails the query with "resources exhausted" instead of growing the process.
+pub fn new_context_with_limit(limit: Option<usize>) -> SessionContext {
     let mut config = datafusion::prelude::SessionConfig::new();
     config
         .options_mut()
         .execution
         .parquet
         .schema_force_view_types = false;
-    let ctx = SessionContext::new_with_config(config);
+    let env = std::env::var("DRDSURV_MEMORY_LIMIT")
+        .ok()
+        .and_then(|v| parse_size(&v));
+    let ctx = match env.or(limit) {
+        Some(limit) => {
+            let pool = datafusion::execution::memory_pool::FairSpillPool::new(limit);
+            let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+                .with_memory_pool(std::sync::Arc::new(pool))
+                .build_arc()
+                .unwrap_or_else(|e| unreachable!("a runtime with a memory pool: {e}"));
+            SessionContext::new_with_config_rt(config, runtime)
+        }
+        None => SessionContext::new_with_config(config),
+    };
     register_functions(&ctx);
     ctx
+}
+
+/// A byte size written as a whole number with an optional unit: `1200M`, `2G`, `512MiB`,
+/// `1048576`. `None` when it does not parse.
+pub fn parse_size(text: &str) -> Option<usize> {
+    let v = text.trim();
+    let (num, unit) = match v.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+        Some((i, _)) => (&v[..i], &v[i..]),
+        None => (v, ""),
+    };
+    let scale: usize = match unit.to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "K" | "KB" | "KIB" => 1 << 10,
+        "M" | "MB" | "MIB" => 1 << 20,
+        "G" | "GB" | "GIB" => 1 << 30,
+        _ => return None,
+    };
+    num.trim().parse::<usize>().ok()?.checked_mul(scale)
 }
 
 /// Every drdsurv function: scalar, aggregate and window.

@@ -111,6 +111,8 @@ pub struct RunOptions {
     pub trigger: String,
     /// The pipeline's deadline: a run taking longer is recorded as late.
     pub deadline: Option<std::time::Duration>,
+    /// The pipeline's memory limit for its queries, in bytes.
+    pub memory_limit: Option<usize>,
 }
 
 impl RunRecord {
@@ -317,7 +319,7 @@ pub async fn run_models_with(
     options: &RunOptions,
 ) -> Result<RunRecord, RunError> {
     let started_at = Utc::now();
-    let ctx = drd_engine::new_context();
+    let ctx = drd_engine::new_context_with_limit(options.memory_limit);
     let inputs = register_sources(store, &ctx).await?;
     let definitions = crate::reference::register(store, &ctx).await?;
     register_params(&ctx, period, run_id).await?;

@@ -251,6 +251,7 @@ impl Scheduler {
         let options = RunOptions {
             trigger: "schedule".into(),
             deadline: spec.deadline,
+            memory_limit: spec.memory_limit,
         };
         let mut records = Vec::new();
         for attempt in 1..=spec.retry.max_attempts {

@@ -108,6 +108,8 @@ struct Raw {
     deadline_minutes: Option<u64>,
     #[serde(default = "one_usize")]
     concurrency: usize,
+    #[serde(default)]
+    memory_limit: Option<String>,
 }
 
 fn london() -> String {
@@ -141,6 +143,9 @@ pub struct PipelineSpec {
     pub deadline: Option<Duration>,
     /// Most runs of this pipeline at once.
     pub concurrency: usize,
+    /// Memory pool for the run's queries, in bytes (`memory_limit = "1200M"`; none when
+    /// absent). `DRDSURV_MEMORY_LIMIT` overrides it.
+    pub memory_limit: Option<usize>,
 }
 
 impl PipelineSpec {
@@ -186,6 +191,14 @@ impl PipelineSpec {
                 raw.lookback
             )));
         }
+        let memory_limit = match &raw.memory_limit {
+            None => None,
+            Some(text) => Some(drd_engine::parse_size(text).ok_or_else(|| {
+                invalid(format!(
+                    "memory_limit '{text}' is not a size such as \"1200M\" or \"2G\""
+                ))
+            })?),
+        };
         Ok(PipelineSpec {
             name: raw.name,
             schedule,
@@ -196,6 +209,7 @@ impl PipelineSpec {
             retry: raw.retry,
             deadline: raw.deadline_minutes.map(|m| Duration::from_secs(m * 60)),
             concurrency: raw.concurrency,
+            memory_limit,
         })
     }
 

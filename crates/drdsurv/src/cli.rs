@@ -411,8 +411,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     continue;
                 }
                 let run_id = drd_pipeline::run::new_run_id(&spec.name, p);
-                let record = rt.block_on(drd_pipeline::run::run_models(
-                    &store, &project, &selection, &spec.name, p, &run_id,
+                let options = drd_pipeline::run::RunOptions {
+                    memory_limit: spec.memory_limit,
+                    ..Default::default()
+                };
+                let record = rt.block_on(drd_pipeline::run::run_models_with(
+                    &store, &project, &selection, &spec.name, p, &run_id, &options,
                 ))?;
                 failed += usize::from(record.status != "committed");
                 writeln!(stdout, "{}", serde_json::to_string(&record)?)?;

@@ -3,5 +3,6 @@
 #![allow(clippy::unwrap_used)]
 
 mod ballista;
+mod memory;
 mod models;
 mod slt;

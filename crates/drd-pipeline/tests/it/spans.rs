@@ -94,6 +94,7 @@ fn a_run_emits_its_span_tree_and_metrics() {
         let late = RunOptions {
             trigger: "schedule".into(),
             deadline: Some(std::time::Duration::ZERO),
+            memory_limit: None,
         };
         let failed = rt
             .block_on(run_models_with(

@@ -75,6 +75,8 @@ fn the_shipped_pipelines_load() {
         nq.periods_for(Period::Quarter(2026, 4)).last(),
         Some(&Period::Quarter(2026, 4))
     );
+    // The national run is held to a memory pool (bench/results/national_quarterly.txt).
+    assert_eq!(nq.memory_limit, Some(1000 << 20));
 }
 
 #[test]
@@ -88,6 +90,13 @@ fn mistakes_in_a_pipeline_file_name_the_file_and_the_field() {
     assert!(bad(&format!("{base}lookbak = 2\n")).contains("lookbak"));
     assert!(bad(&base.replace("quarter", "fortnight")).contains("grain 'fortnight'"));
     assert!(bad(&base.replace("name = \"p\"", "name = \"q\"")).contains("does not match"));
+    assert!(bad(&format!("{base}memory_limit = \"lots\"\n")).contains("memory_limit 'lots'"));
+    let ok = |text: &str| PipelineSpec::parse(Path::new("p.toml"), text).unwrap();
+    assert_eq!(ok(base).memory_limit, None);
+    assert_eq!(
+        ok(&format!("{base}memory_limit = \"2G\"\n")).memory_limit,
+        Some(2 << 30)
+    );
     let e = bad(&format!("{base}[retry]\nmax_attempts = 0\n"));
     assert!(
         e.starts_with("p.toml: ") && e.contains("max_attempts"),
