@@ -319,7 +319,6 @@ impl Ingestor<'_> {
             file_name: file_name.as_str().into(),
             batch_rows: self.batch_rows,
             substances: (source == Source::Coroner).then(|| Arc::new(self.substances.clone())),
-            received: self.received,
         });
         let src_schema = source_schema(source);
         let q_schema = quarantine_schema();

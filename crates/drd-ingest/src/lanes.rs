@@ -249,8 +249,6 @@ pub struct FileJob {
     pub batch_rows: usize,
     /// Substance lookup for unclassified-name warnings (coroner only).
     pub substances: Option<Arc<SubstanceLookup>>,
-    /// Receipt date.
-    pub received: NaiveDate,
 }
 
 /// What one lane counted.
