@@ -49,9 +49,13 @@ pub fn new_context_with_limit(limit: Option<usize>) -> SessionContext {
         .execution
         .parquet
         .schema_force_view_types = false;
-    let env = std::env::var("DRDSURV_MEMORY_LIMIT")
-        .ok()
-        .and_then(|v| parse_size(&v));
+    let env = std::env::var("DRDSURV_MEMORY_LIMIT").ok().and_then(|v| {
+        let size = parse_size(&v);
+        if size.is_none() {
+            tracing::warn!(value = %v, "DRDSURV_MEMORY_LIMIT is not a size such as 1200M or 2G; ignored");
+        }
+        size
+    });
     let ctx = match env.or(limit) {
         Some(limit) => {
             let pool = datafusion::execution::memory_pool::FairSpillPool::new(limit);
