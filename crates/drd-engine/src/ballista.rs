@@ -11,8 +11,15 @@
 //!   `drdsurv ballista-executor` processes.
 //!
 //! Ballista serialises table providers by kind: Parquet listing tables, views and empty
-//! tables travel; in-memory tables and Delta providers do not. Register Delta snapshots as
-//! listing tables over their files before querying through Ballista.
+//! tables travel; in-memory tables and Delta providers do not. The client state carries
+//! drd-store's [`PortablePlans`] mark, so drd-store registers Delta versions as listing tables
+//! over their files ([`drd_store::delta_provider`]), and [`register_rows`](crate::register_rows)
+//! turns small in-memory tables into views over literal rows.
+//!
+//! Object stores: the scheduler lists a table's files when it plans a query and the executors
+//! read them, so both must reach the store. A local store needs nothing; for `s3://`, `gs://`
+//! or `az://` each process registers the store it is started with ([`run_scheduler`] and
+//! [`ExecutorOptions::stores`]), and the standalone executor shares the client's runtime.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,9 +31,26 @@ use datafusion::execution::FunctionRegistry;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::session_state::SessionState;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use drd_store::PortablePlans;
+use object_store::ObjectStore;
+use url::Url;
 
-/// A session state with DataFusion's defaults and every drdsurv function.
+/// An object store and the URL (scheme and bucket) its tables' files are named under.
+pub type StoreEntry = (Url, Arc<dyn ObjectStore>);
+
+/// Object stores a process must reach.
+pub type Stores = [StoreEntry];
+
+/// A session state with DataFusion's defaults and every drdsurv function, whose tables are
+/// registered in portable form ([`PortablePlans`]) and whose Parquet strings read as plain
+/// `Utf8` (as in [`new_context`](crate::new_context)).
 pub fn session_state(config: SessionConfig) -> Result<SessionState> {
+    let mut config = config.with_extension(Arc::new(PortablePlans));
+    config
+        .options_mut()
+        .execution
+        .parquet
+        .schema_force_view_types = false;
     // Built first, then extended: `with_scalar_functions` would replace the defaults.
     let mut state = SessionStateBuilder::new()
         .with_default_features()
@@ -52,11 +76,27 @@ pub fn function_registry() -> Result<BallistaFunctionRegistry> {
     )?))
 }
 
+/// [`session_state`] with `stores` registered in its runtime.
+fn state_with_stores(config: SessionConfig, stores: &Stores) -> Result<SessionState> {
+    let state = session_state(config)?;
+    for (url, store) in stores {
+        state
+            .runtime_env()
+            .register_object_store(url, Arc::clone(store));
+    }
+    Ok(state)
+}
+
 /// A context on an in-process Ballista scheduler and executor that know every drdsurv function.
 pub async fn standalone_context() -> Result<SessionContext> {
-    let ctx =
-        SessionContext::standalone_with_state(session_state(SessionConfig::new_with_ballista())?)
-            .await?;
+    standalone_context_with(&[]).await
+}
+
+/// [`standalone_context`] whose scheduler and executor reach `stores` (the executor shares
+/// the runtime they are registered in).
+pub async fn standalone_context_with(stores: &Stores) -> Result<SessionContext> {
+    let state = state_with_stores(SessionConfig::new_with_ballista(), stores)?;
+    let ctx = SessionContext::standalone_with_state(state).await?;
     // Upgrading the state for Ballista resets the client's function lists: register again.
     crate::register_functions(&ctx);
     Ok(ctx)
@@ -73,8 +113,8 @@ pub async fn remote_context(url: &str) -> Result<SessionContext> {
 }
 
 /// Runs a Ballista scheduler on `bind` (in-memory cluster state) whose sessions know every
-/// drdsurv function. Returns when the server stops.
-pub async fn run_scheduler(bind: SocketAddr, external_host: &str) -> Result<()> {
+/// drdsurv function and reach `stores`. Returns when the server stops.
+pub async fn run_scheduler(bind: SocketAddr, external_host: &str, stores: &Stores) -> Result<()> {
     use ballista_scheduler::cluster::BallistaCluster;
     use ballista_scheduler::config::SchedulerConfig;
     let err = |e: ballista_core::error::BallistaError| DataFusionError::External(Box::new(e));
@@ -84,7 +124,10 @@ pub async fn run_scheduler(bind: SocketAddr, external_host: &str) -> Result<()> 
         external_host: external_host.to_string(),
         ..SchedulerConfig::default()
     }
-    .with_override_session_builder(Arc::new(session_state));
+    .with_override_session_builder({
+        let stores = stores.to_vec();
+        Arc::new(move |config| state_with_stores(config, &stores))
+    });
     let cluster = BallistaCluster::new_from_config(&config)
         .await
         .map_err(err)?;
@@ -110,6 +153,8 @@ pub struct ExecutorOptions {
     pub concurrent_tasks: usize,
     /// Where shuffle files go (default: a temporary folder).
     pub work_dir: Option<String>,
+    /// Object stores the executor reads tables from (none for a local store).
+    pub stores: Vec<StoreEntry>,
 }
 
 /// Runs a Ballista executor whose function registry holds every drdsurv function. Returns when
@@ -126,6 +171,17 @@ pub async fn run_executor(opts: ExecutorOptions) -> Result<()> {
         vcores: opts.concurrent_tasks.max(1),
         work_dir: opts.work_dir,
         override_function_registry: Some(Arc::new(function_registry()?)),
+        override_runtime_producer: (!opts.stores.is_empty()).then(|| {
+            let stores = opts.stores.clone();
+            let producer: ballista_core::RuntimeProducer = Arc::new(move |_config| {
+                let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new().build()?;
+                for (url, store) in &stores {
+                    runtime.register_object_store(url, Arc::clone(store));
+                }
+                Ok(Arc::new(runtime))
+            });
+            producer
+        }),
         ..ExecutorProcessConfig::default()
     };
     start_executor_process(Arc::new(config))

@@ -71,6 +71,118 @@ pub fn new_context_with_limit(limit: Option<usize>) -> SessionContext {
     ctx
 }
 
+/// Where a session's queries execute.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Engine {
+    /// DataFusion in this process (the default).
+    #[default]
+    Embedded,
+    /// An in-process Ballista scheduler and executor: the distributed plans, on one machine.
+    BallistaStandalone,
+    /// A Ballista cluster's scheduler, as `host:port`.
+    Ballista(String),
+}
+
+impl Engine {
+    /// Parses `embedded`, `ballista://HOST:PORT` or `ballista:standalone`.
+    pub fn parse(text: &str) -> Result<Engine, String> {
+        let t = text.trim();
+        if t == "embedded" {
+            return Ok(Engine::Embedded);
+        }
+        if t == "ballista:standalone" {
+            return Ok(Engine::BallistaStandalone);
+        }
+        if let Some(addr) = t.strip_prefix("ballista://") {
+            let addr = addr.trim_end_matches('/');
+            let (host, port) = addr.rsplit_once(':').unwrap_or((addr, ""));
+            if !host.is_empty() && port.parse::<u16>().is_ok() {
+                return Ok(Engine::Ballista(addr.to_string()));
+            }
+        }
+        Err(format!(
+            "unknown engine '{text}': expected embedded, ballista://HOST:PORT or ballista:standalone"
+        ))
+    }
+
+    /// Whether queries run on Ballista (plans and tables must then be serialisable).
+    pub fn is_distributed(&self) -> bool {
+        !matches!(self, Engine::Embedded)
+    }
+
+    /// A context for this engine with every drdsurv function registered. `memory_limit`
+    /// bounds an embedded context's queries ([`new_context_with_limit`]); Ballista executors
+    /// set their own. `stores` are object stores (URL and store) the engine must reach: an
+    /// in-process Ballista executor shares this context's runtime, so they are registered
+    /// there before it starts (a cluster's executors are given theirs when they start, see
+    /// [`ballista::ExecutorOptions::store`]).
+    pub async fn context(
+        &self,
+        memory_limit: Option<usize>,
+        stores: &[(url::Url, std::sync::Arc<dyn object_store::ObjectStore>)],
+    ) -> datafusion::error::Result<SessionContext> {
+        match self {
+            Engine::Embedded => Ok(new_context_with_limit(memory_limit)),
+            Engine::BallistaStandalone => ballista::standalone_context_with(stores).await,
+            Engine::Ballista(addr) => {
+                ballista::remote_context(&format!("ballista://{addr}")).await
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Engine::Embedded => f.write_str("embedded"),
+            Engine::BallistaStandalone => f.write_str("ballista:standalone"),
+            Engine::Ballista(addr) => write!(f, "ballista://{addr}"),
+        }
+    }
+}
+
+/// Registers `batches` (small: parameters, shipped reference tables) as the table `name`. An
+/// embedded context holds them in memory; a context whose plans travel to Ballista
+/// ([`drd_store::plans_travel`]) gets a view over the rows as literals (or an empty table), since
+/// in-memory tables cannot be serialised.
+pub fn register_rows(
+    ctx: &SessionContext,
+    name: &str,
+    schema: datafusion::arrow::datatypes::SchemaRef,
+    batches: Vec<datafusion::arrow::array::RecordBatch>,
+) -> datafusion::error::Result<()> {
+    use datafusion::common::{DFSchema, ScalarValue};
+    use datafusion::logical_expr::{LogicalPlanBuilder, lit};
+    use std::sync::Arc;
+    let provider: Arc<dyn datafusion::catalog::TableProvider> = if !drd_store::plans_travel(ctx)
+    {
+        Arc::new(datafusion::datasource::MemTable::try_new(
+            schema,
+            vec![batches],
+        )?)
+    } else if batches.iter().all(|b| b.num_rows() == 0) {
+        Arc::new(datafusion::datasource::empty::EmptyTable::new(schema))
+    } else {
+        let mut rows = Vec::new();
+        for b in &batches {
+            for r in 0..b.num_rows() {
+                rows.push(
+                    b.columns()
+                        .iter()
+                        .map(|c| ScalarValue::try_from_array(c, r).map(lit))
+                        .collect::<datafusion::error::Result<Vec<_>>>()?,
+                );
+            }
+        }
+        let df_schema = Arc::new(DFSchema::try_from(schema.as_ref().clone())?);
+        let plan = LogicalPlanBuilder::values_with_schema(rows, &df_schema)?.build()?;
+        Arc::new(datafusion::catalog::view::ViewTable::new(plan, None))
+    };
+    ctx.deregister_table(name)?;
+    ctx.register_table(name, provider)?;
+    Ok(())
+}
+
 /// A byte size written as a whole number with an optional unit: `1200M`, `2G`, `512MiB`,
 /// `1048576`. `None` when it does not parse.
 pub fn parse_size(text: &str) -> Option<usize> {

@@ -21,7 +21,6 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use chrono::NaiveDate;
-use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 use drd_model::reference::{
     Partnerships, PopulationRow, PwidRow, load_case_definitions, load_partnerships,
@@ -158,9 +157,7 @@ pub async fn register(
             }
             None => (vec![], table_schema(table), "missing"),
         };
-        let mem = MemTable::try_new(schema, vec![batches]).map_err(|e| engine(&e))?;
-        ctx.register_table(name.as_str(), Arc::new(mem))
-            .map_err(|e| engine(&e))?;
+        drd_engine::register_rows(ctx, &name, schema, batches).map_err(|e| engine(&e))?;
         versions.insert(table.to_string(), from.to_string());
     }
     Ok(versions)

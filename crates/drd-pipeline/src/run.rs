@@ -113,6 +113,9 @@ pub struct RunOptions {
     pub deadline: Option<std::time::Duration>,
     /// The pipeline's memory limit for its queries, in bytes.
     pub memory_limit: Option<usize>,
+    /// Where the models' queries execute (embedded DataFusion unless a Ballista cluster is
+    /// named).
+    pub engine: drd_engine::Engine,
 }
 
 impl RunRecord {
@@ -181,9 +184,7 @@ pub async fn register_sources(
         let union = format!("sources_{code}");
         if names.is_empty() {
             let schema = drd_model::schema::source_schema(source);
-            let empty = MemTable::try_new(schema, vec![vec![]]).map_err(engine)?;
-            ctx.register_table(union.as_str(), Arc::new(empty))
-                .map_err(engine)?;
+            drd_engine::register_rows(ctx, &union, schema, vec![]).map_err(engine)?;
         } else {
             let sql = names
                 .iter()
@@ -255,25 +256,30 @@ pub async fn register_params(
         row("delay", "current", delay),
         row("delay", "previous", delay_prev),
     ];
-    let statements = [
-        format!(
-            "CREATE OR REPLACE TABLE run_params AS SELECT '{period}' AS period, DATE '{}' AS period_start, DATE '{}' AS period_end, '{}' AS run_id",
-            period.start(),
-            period.end(),
-            run_id.replace('\'', "''")
+    // Views over literal rows: they travel with a plan to a Ballista cluster as they are.
+    let tables = [
+        (
+            "run_params",
+            format!(
+                "SELECT '{period}' AS period, DATE '{}' AS period_start, DATE '{}' AS period_end, '{}' AS run_id",
+                period.start(),
+                period.end(),
+                run_id.replace('\'', "''")
+            ),
         ),
-        format!(
-            "CREATE OR REPLACE TABLE run_windows AS SELECT column1 AS kind, column2 AS which, column3 AS label, column4 AS window_start, column5 AS window_end, CAST(column6 AS INT) AS first_year, CAST(column7 AS INT) AS last_year FROM (VALUES {})",
-            windows.join(", ")
+        (
+            "run_windows",
+            format!(
+                "SELECT column1 AS kind, column2 AS which, column3 AS label, column4 AS window_start, column5 AS window_end, CAST(column6 AS INT) AS first_year, CAST(column7 AS INT) AS last_year FROM (VALUES {})",
+                windows.join(", ")
+            ),
         ),
     ];
-    for sql in statements {
-        ctx.sql(&sql)
-            .await
-            .map_err(|e| RunError::Engine(e.to_string()))?
-            .collect()
-            .await
-            .map_err(|e| RunError::Engine(e.to_string()))?;
+    let engine = |e: datafusion::error::DataFusionError| RunError::Engine(e.to_string());
+    for (name, sql) in tables {
+        let view = ctx.sql(&sql).await.map_err(engine)?.into_view();
+        ctx.deregister_table(name).map_err(engine)?;
+        ctx.register_table(name, view).map_err(engine)?;
     }
     Ok(())
 }
@@ -319,7 +325,12 @@ pub async fn run_models_with(
     options: &RunOptions,
 ) -> Result<RunRecord, RunError> {
     let started_at = Utc::now();
-    let ctx = drd_engine::new_context_with_limit(options.memory_limit);
+    let stores: Vec<_> = store.engine_object_store()?.into_iter().collect();
+    let ctx = options
+        .engine
+        .context(options.memory_limit, &stores)
+        .await
+        .map_err(|e| RunError::Engine(format!("engine {}: {e}", options.engine)))?;
     let inputs = register_sources(store, &ctx).await?;
     let definitions = crate::reference::register(store, &ctx).await?;
     register_params(&ctx, period, run_id).await?;
@@ -556,17 +567,26 @@ async fn run_one(
         "drdsurv.run_id".to_string(),
         serde_json::Value::from(run_id),
     )]);
+    let travels = drd_store::plans_travel(ctx);
     if model.config.materialisation == Materialisation::Table {
-        let (version, rows) = store
-            .overwrite_from_plan(
-                &rel,
-                &plain_schema(&planned),
-                df.into_unoptimized_plan(),
-                ctx.state(),
-                meta,
-            )
-            .await
-            .map_err(|e| e.to_string())?;
+        let (version, rows) = if travels {
+            // The query runs on the cluster; its rows stream back into the new version.
+            let rows = df.execute_stream().await.map_err(|e| e.to_string())?;
+            store
+                .overwrite_from_stream(&rel, &plain_schema(&planned), rows, meta)
+                .await
+        } else {
+            store
+                .overwrite_from_plan(
+                    &rel,
+                    &plain_schema(&planned),
+                    df.into_unoptimized_plan(),
+                    ctx.state(),
+                    meta,
+                )
+                .await
+        }
+        .map_err(|e| e.to_string())?;
         let written = store
             .open_table_at(&rel, version)
             .await
@@ -579,6 +599,7 @@ async fn run_one(
             .map_err(|e| e.to_string())?;
         return Ok((rows, Some(version)));
     }
+    let view = travels.then(|| df.clone().into_view());
     let batches = df.collect().await.map_err(|e| e.to_string())?;
     // Delta stores strings as plain Utf8: view types are cast before writing, and the
     // batches' own schema (it can differ from the plan's in nullability) is the truth.
@@ -606,11 +627,31 @@ async fn run_one(
                 .map_err(|e| e.to_string())?,
         ),
     };
-    let mem = MemTable::try_new(schema, vec![stored]).map_err(|e| e.to_string())?;
     ctx.deregister_table(model.name.as_str())
         .map_err(|e| e.to_string())?;
-    ctx.register_table(model.name.as_str(), Arc::new(mem))
-        .map_err(|e| e.to_string())?;
+    match (view, version) {
+        // On Ballista, later models read a view as its query, and a stored model through the
+        // files of the version just written.
+        (Some(view), None) => {
+            ctx.register_table(model.name.as_str(), view)
+                .map_err(|e| e.to_string())?;
+        }
+        (Some(_), Some(v)) => {
+            let written = store
+                .open_table_at(&rel, v)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("{rel} is missing after its write"))?;
+            register_delta(ctx, &model.name, &written)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        (None, _) => {
+            let mem = MemTable::try_new(schema, vec![stored]).map_err(|e| e.to_string())?;
+            ctx.register_table(model.name.as_str(), Arc::new(mem))
+                .map_err(|e| e.to_string())?;
+        }
+    }
     Ok((rows, version))
 }
 
@@ -794,9 +835,7 @@ pub(crate) async fn register_delta(
     t: &deltalake::DeltaTable,
 ) -> Result<(), RunError> {
     let engine = |e: &dyn std::fmt::Display| RunError::Engine(e.to_string());
-    t.update_datafusion_session(&ctx.state())
-        .map_err(|e| engine(&e))?;
-    let provider = t.table_provider().await.map_err(|e| engine(&e))?;
+    let provider = drd_store::delta_provider(ctx, t).await?;
     ctx.register_table(name, provider).map_err(|e| engine(&e))?;
     Ok(())
 }

@@ -80,6 +80,8 @@ pub struct Scheduler {
     planned: Mutex<BTreeMap<String, DateTime<Utc>>>,
     /// Serialises writes of the state table.
     state_lock: Mutex<()>,
+    /// Where the runs' queries execute.
+    engine: drd_engine::Engine,
 }
 
 impl std::fmt::Debug for Scheduler {
@@ -125,7 +127,15 @@ impl Scheduler {
             clock,
             planned: Mutex::new(BTreeMap::new()),
             state_lock: Mutex::new(()),
+            engine: drd_engine::Engine::Embedded,
         })
+    }
+
+    /// Runs every pipeline's queries on `engine` (embedded DataFusion by default).
+    #[must_use]
+    pub fn with_engine(mut self, engine: drd_engine::Engine) -> Scheduler {
+        self.engine = engine;
+        self
     }
 
     /// The most runs of `pipeline` this scheduler has had going at once.
@@ -252,6 +262,7 @@ impl Scheduler {
             trigger: "schedule".into(),
             deadline: spec.deadline,
             memory_limit: spec.memory_limit,
+            engine: self.engine.clone(),
         };
         let mut records = Vec::new();
         for attempt in 1..=spec.retry.max_attempts {

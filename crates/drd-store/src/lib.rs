@@ -20,10 +20,12 @@
 //! ```
 
 mod layout;
+mod portable;
 mod table;
 mod view;
 
 pub use layout::{TableKind, table_path};
+pub use portable::{PortablePlans, delta_provider, plans_travel};
 pub use table::{AppendResult, Appender, TableInfo, writer_properties};
 pub use view::{current_view_sql, key_hash_udf, register_view_functions, stored_key};
 
@@ -223,6 +225,33 @@ impl Store {
                         store, prefix,
                     )))
                 }
+            }
+        }
+    }
+
+    /// The object store behind this store's tables as a query engine must register it (keyed by
+    /// scheme and bucket, rooted at the bucket), for engines whose executors do not open the
+    /// tables through Delta (Ballista). `None` for a local store: every engine reads `file://`.
+    pub fn engine_object_store(&self) -> Result<Option<(Url, Arc<dyn ObjectStore>)>> {
+        let err = |e: object_store::Error| Error::ObjectStore {
+            location: self.root.to_string(),
+            source: e,
+        };
+        let mut base = self.root.clone();
+        base.set_path("/");
+        match self.backend {
+            Backend::Local => Ok(None),
+            Backend::Memory => {
+                let mem = self.memory.clone().ok_or_else(|| Error::Url {
+                    url: self.root.to_string(),
+                    reason: "memory store without its object store".into(),
+                })?;
+                Ok(Some((base, mem)))
+            }
+            Backend::S3 | Backend::Gcs | Backend::Azure => {
+                let (store, _) =
+                    object_store::parse_url_opts(&base, self.options.iter()).map_err(err)?;
+                Ok(Some((base, Arc::from(store))))
             }
         }
     }

@@ -142,15 +142,7 @@ impl Store {
             };
             let name = format!("{}_{}", kind.as_str(), s.replace('-', "_"));
             let loc = self.table_location(&rel).to_string();
-            let de = |e: deltalake::DeltaTableError| Error::Delta {
-                table: loc.clone(),
-                source: Box::new(e),
-            };
-            t.update_datafusion_session(&ctx.state()).map_err(de)?;
-            let provider = t.table_provider().await.map_err(|e| Error::Delta {
-                table: loc.clone(),
-                source: Box::new(deltalake::DeltaTableError::Generic(e.to_string())),
-            })?;
+            let provider = crate::delta_provider(ctx, &t).await?;
             ctx.register_table(name.as_str(), provider)
                 .map_err(|e| Error::Delta {
                     table: loc.clone(),

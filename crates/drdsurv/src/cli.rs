@@ -25,14 +25,12 @@ struct Cli {
     /// Configuration file (TOML).
     #[arg(long, global = true, env = "DRDSURV_CONFIG")]
     config: Option<PathBuf>,
-    /// Query engine: embedded, or ballista://HOST:PORT.
-    #[arg(
-        long,
-        global = true,
-        env = "DRDSURV_ENGINE",
-        default_value = "embedded"
-    )]
-    engine: String,
+    /// Query engine for run, schedule and sql: embedded (the default), ballista://HOST:PORT
+    /// (a cluster of drdsurv ballista-scheduler and ballista-executor processes), or
+    /// ballista:standalone (an in-process Ballista scheduler and executor). Overrides the
+    /// config file's `engine`.
+    #[arg(long, global = true, env = "DRDSURV_ENGINE")]
+    engine: Option<String>,
     /// Log format: human or json. Filter with RUST_LOG.
     #[arg(long, global = true, default_value = "human")]
     log_format: String,
@@ -328,17 +326,18 @@ fn run(cli: Cli) -> Result<(), Failure> {
     let format =
         drd_telemetry::LogFormat::parse(&cli.log_format).map_err(|e| usage(e.to_string()))?;
     let _telemetry = drd_telemetry::init(format)?;
-    if cli.engine != "embedded" && !cli.engine.starts_with("ballista://") {
-        return Err(usage(format!(
-            "unknown engine '{}': expected embedded or ballista://HOST:PORT",
-            cli.engine
-        )));
-    }
     if let Some(c) = &cli.config
         && !c.is_file()
     {
         return Err(usage(format!("config file {} does not exist", c.display())));
     }
+    let engine = match &cli.engine {
+        Some(e) => e.clone(),
+        None => load_config(cli.config.as_deref())?
+            .engine
+            .unwrap_or_else(|| "embedded".into()),
+    };
+    let engine = drd_engine::Engine::parse(&engine).map_err(usage)?;
     let mut stdout = std::io::stdout().lock();
     match cli.command {
         Command::Sql { query, format } => {
@@ -348,12 +347,23 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 ))
             })?;
             let rt = runtime()?;
-            let ctx = drd_engine::new_context();
             // A query never creates a store: a local store that does not exist adds no tables.
             let local = cli.store.strip_prefix("file://").unwrap_or(&cli.store);
             let is_local = !cli.store.contains("://") || cli.store.starts_with("file://");
-            if !is_local || std::path::Path::new(local).exists() {
-                let store = drd_store::Store::open(&cli.store)?;
+            let store = (!is_local || std::path::Path::new(local).exists())
+                .then(|| drd_store::Store::open(&cli.store))
+                .transpose()?;
+            let stores: Vec<_> = match &store {
+                Some(s) => s.engine_object_store()?.into_iter().collect(),
+                None => Vec::new(),
+            };
+            let ctx = rt
+                .block_on(engine.context(None, &stores))
+                .map_err(|e| Failure {
+                    code: 1,
+                    message: format!("engine {engine}: {e}"),
+                })?;
+            if let Some(store) = store {
                 rt.block_on(async {
                     drd_pipeline::run::register_sources(&store, &ctx).await?;
                     drd_pipeline::reference::register(&store, &ctx).await?;
@@ -413,6 +423,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 let run_id = drd_pipeline::run::new_run_id(&spec.name, p);
                 let options = drd_pipeline::run::RunOptions {
                     memory_limit: spec.memory_limit,
+                    engine: engine.clone(),
                     ..Default::default()
                 };
                 let record = rt.block_on(drd_pipeline::run::run_models_with(
@@ -551,12 +562,15 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 drd_engine::models::Project::load(&models).map_err(|e| usage(e.to_string()))?;
             let store = drd_store::Store::open(&cli.store)?;
             let rt = runtime()?;
-            let scheduler = std::sync::Arc::new(drd_pipeline::scheduler::Scheduler::new(
-                store,
-                project,
-                specs,
-                std::sync::Arc::new(drd_pipeline::SystemClock),
-            )?);
+            let scheduler = std::sync::Arc::new(
+                drd_pipeline::scheduler::Scheduler::new(
+                    store,
+                    project,
+                    specs,
+                    std::sync::Arc::new(drd_pipeline::SystemClock),
+                )?
+                .with_engine(engine.clone()),
+            );
             if once {
                 let records = rt.block_on(scheduler.tick())?;
                 for r in &records {
@@ -593,7 +607,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
             external_host,
         } => {
             let rt = runtime()?;
-            rt.block_on(drd_engine::ballista::run_scheduler(bind, &external_host))
+            let stores = cluster_stores(&cli.store)?;
+            rt.block_on(drd_engine::ballista::run_scheduler(
+                bind,
+                &external_host,
+                &stores,
+            ))
                 .map_err(|e| Failure {
                     code: 1,
                     message: format!("ballista scheduler: {e}"),
@@ -620,6 +639,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 concurrent_tasks: concurrent_tasks
                     .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from)),
                 work_dir,
+                stores: cluster_stores(&cli.store)?,
             };
             let rt = runtime()?;
             rt.block_on(drd_engine::ballista::run_executor(opts))
@@ -949,6 +969,20 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?)
+}
+
+/// The object store a Ballista process must reach for `--store` (none when the store is a
+/// local path, or not given: `file://` is always reachable).
+fn cluster_stores(
+    store: &str,
+) -> Result<Vec<drd_engine::ballista::StoreEntry>, Failure> {
+    if !store.contains("://") || store.starts_with("file://") {
+        return Ok(Vec::new());
+    }
+    Ok(drd_store::Store::open(store)?
+        .engine_object_store()?
+        .into_iter()
+        .collect())
 }
 
 fn load_config(path: Option<&std::path::Path>) -> Result<config::Config, Failure> {

@@ -3,6 +3,8 @@
 //! silently falls back to a default.
 //!
 //! ```toml
+//! engine = "ballista://ballista-scheduler:50050"   # default: embedded (--engine overrides)
+//!
 //! [worker]
 //! poll_seconds = 30        # default for every inbox
 //! lease_seconds = 600      # a claim not refreshed this long is taken over
@@ -34,6 +36,10 @@ use serde::Deserialize;
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// Where `run`, `schedule` and `sql` execute queries: `embedded`, `ballista://HOST:PORT`
+    /// or `ballista:standalone`. `--engine` and `DRDSURV_ENGINE` override it.
+    #[serde(default)]
+    pub engine: Option<String>,
     /// Worker settings.
     #[serde(default)]
     pub worker: WorkerConfig,

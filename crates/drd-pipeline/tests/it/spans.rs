@@ -95,6 +95,7 @@ fn a_run_emits_its_span_tree_and_metrics() {
             trigger: "schedule".into(),
             deadline: Some(std::time::Duration::ZERO),
             memory_limit: None,
+            ..Default::default()
         };
         let failed = rt
             .block_on(run_models_with(
