@@ -174,7 +174,8 @@ pub async fn run_executor(opts: ExecutorOptions) -> Result<()> {
         override_runtime_producer: (!opts.stores.is_empty()).then(|| {
             let stores = opts.stores.clone();
             let producer: ballista_core::RuntimeProducer = Arc::new(move |_config| {
-                let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new().build()?;
+                let runtime =
+                    datafusion::execution::runtime_env::RuntimeEnvBuilder::new().build()?;
                 for (url, store) in &stores {
                     runtime.register_object_store(url, Arc::clone(store));
                 }

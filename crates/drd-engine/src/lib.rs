@@ -124,9 +124,7 @@ impl Engine {
         match self {
             Engine::Embedded => Ok(new_context_with_limit(memory_limit)),
             Engine::BallistaStandalone => ballista::standalone_context_with(stores).await,
-            Engine::Ballista(addr) => {
-                ballista::remote_context(&format!("ballista://{addr}")).await
-            }
+            Engine::Ballista(addr) => ballista::remote_context(&format!("ballista://{addr}")).await,
         }
     }
 }
@@ -154,8 +152,7 @@ pub fn register_rows(
     use datafusion::common::{DFSchema, ScalarValue};
     use datafusion::logical_expr::{LogicalPlanBuilder, lit};
     use std::sync::Arc;
-    let provider: Arc<dyn datafusion::catalog::TableProvider> = if !drd_store::plans_travel(ctx)
-    {
+    let provider: Arc<dyn datafusion::catalog::TableProvider> = if !drd_store::plans_travel(ctx) {
         Arc::new(datafusion::datasource::MemTable::try_new(
             schema,
             vec![batches],

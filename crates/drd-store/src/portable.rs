@@ -25,7 +25,9 @@ use deltalake::datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use deltalake::datafusion::error::DataFusionError;
-use deltalake::datafusion::execution::{SendableRecordBatchStream, SessionStateBuilder, TaskContext};
+use deltalake::datafusion::execution::{
+    SendableRecordBatchStream, SessionStateBuilder, TaskContext,
+};
 use deltalake::datafusion::logical_expr::LogicalPlanBuilder;
 use deltalake::datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use deltalake::datafusion::physical_plan::streaming::PartitionStream;
@@ -41,7 +43,10 @@ pub struct PortablePlans;
 
 /// Whether `ctx`'s plans travel to other processes (its config carries [`PortablePlans`]).
 pub fn plans_travel(ctx: &SessionContext) -> bool {
-    ctx.state().config().get_extension::<PortablePlans>().is_some()
+    ctx.state()
+        .config()
+        .get_extension::<PortablePlans>()
+        .is_some()
 }
 
 fn delta_err(table: &str, e: impl std::fmt::Display) -> Error {
@@ -85,8 +90,7 @@ pub async fn delta_provider(
     if urls.is_empty() {
         return Ok(Arc::new(EmptyTable::new(schema)));
     }
-    let format =
-        ParquetFormat::default().with_options(ctx.state().table_options().parquet.clone());
+    let format = ParquetFormat::default().with_options(ctx.state().table_options().parquet.clone());
     let options = ListingOptions::new(Arc::new(format)).with_file_extension(".parquet");
     let config = ListingTableConfig::new_with_multi_paths(urls)
         .with_listing_options(options)
@@ -103,7 +107,9 @@ struct OneShot {
 
 impl std::fmt::Debug for OneShot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OneShot").field("schema", &self.schema).finish()
+        f.debug_struct("OneShot")
+            .field("schema", &self.schema)
+            .finish()
     }
 }
 

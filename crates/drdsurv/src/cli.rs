@@ -613,10 +613,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 &external_host,
                 &stores,
             ))
-                .map_err(|e| Failure {
-                    code: 1,
-                    message: format!("ballista scheduler: {e}"),
-                })?;
+            .map_err(|e| Failure {
+                code: 1,
+                message: format!("ballista scheduler: {e}"),
+            })?;
         }
         Command::BallistaExecutor {
             bind,
@@ -973,9 +973,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 
 /// The object store a Ballista process must reach for `--store` (none when the store is a
 /// local path, or not given: `file://` is always reachable).
-fn cluster_stores(
-    store: &str,
-) -> Result<Vec<drd_engine::ballista::StoreEntry>, Failure> {
+fn cluster_stores(store: &str) -> Result<Vec<drd_engine::ballista::StoreEntry>, Failure> {
     if !store.contains("://") || store.starts_with("file://") {
         return Ok(Vec::new());
     }
