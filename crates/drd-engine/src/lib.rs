@@ -105,21 +105,16 @@ impl Engine {
         ))
     }
 
-    /// Whether queries run on Ballista (plans and tables must then be serialisable).
-    pub fn is_distributed(&self) -> bool {
-        !matches!(self, Engine::Embedded)
-    }
-
     /// A context for this engine with every drdsurv function registered. `memory_limit`
     /// bounds an embedded context's queries ([`new_context_with_limit`]); Ballista executors
     /// set their own. `stores` are object stores (URL and store) the engine must reach: an
     /// in-process Ballista executor shares this context's runtime, so they are registered
     /// there before it starts (a cluster's executors are given theirs when they start, see
-    /// [`ballista::ExecutorOptions::store`]).
+    /// [`ballista::ExecutorOptions::stores`]).
     pub async fn context(
         &self,
         memory_limit: Option<usize>,
-        stores: &[(url::Url, std::sync::Arc<dyn object_store::ObjectStore>)],
+        stores: &ballista::Stores,
     ) -> datafusion::error::Result<SessionContext> {
         match self {
             Engine::Embedded => Ok(new_context_with_limit(memory_limit)),

@@ -78,7 +78,8 @@ enum Command {
         #[command(subcommand)]
         action: QuarantineCmd,
     },
-    /// Run one SQL query with every drdsurv function registered (no store tables yet) and
+    /// Run one SQL query over the store's sources, reference tables and committed marts, with
+    /// every drdsurv function registered, on the chosen engine, and
     /// print the result.
     Sql {
         /// The query, e.g. "SELECT wilson_lower(81, 263, 0.95)".
