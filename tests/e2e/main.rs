@@ -2,6 +2,7 @@
 //! (`CARGO_BIN_EXE_drdsurv`), never a second build, and share one generated fixture.
 #![allow(clippy::unwrap_used)]
 
+mod ballista;
 mod cli;
 mod generate;
 mod ingest;

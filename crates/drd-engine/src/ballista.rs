@@ -45,7 +45,32 @@ pub type Stores = [StoreEntry];
 /// registered in portable form ([`PortablePlans`]) and whose Parquet strings read as plain
 /// `Utf8` (as in [`new_context`](crate::new_context)).
 pub fn session_state(config: SessionConfig) -> Result<SessionState> {
-    let mut config = config.with_extension(Arc::new(PortablePlans));
+    // Ballista 55.0.0 is used in the one configuration in which it gave the embedded engine's
+    // answers on every model (tests/e2e/ballista.rs; README "Ballista"):
+    // - the static planner: the adaptive one (on by default) never finished the current view
+    //   of a source, re-planning and adding a stage about every 100 ms (980 stages for stg_nsp
+    //   before we stopped it; the static planner finishes it in about a second);
+    // - one partition per stage: with 4 or 16, the static planner's per-task partition
+    //   slicing gave wrong rows without an error (mart_episodes: 3 episodes split in two with
+    //   4 partitions; 223 episodes with the wrong re-presentation flag with 16).
+    //   So a cluster runs a query's stages and a union's branches in parallel, never one
+    //   stage's partitions.
+    // `DRDSURV_BALLISTA_SET="key=value;..."` overrides any session setting, for diagnosing a
+    // cluster; the defaults above are the only ones the tests vouch for.
+    let mut config = config
+        .with_ballista_adaptive_query_planner(false)
+        .with_extension(Arc::new(PortablePlans));
+    config.options_mut().execution.target_partitions = 1;
+    if let Ok(extra) = std::env::var("DRDSURV_BALLISTA_SET") {
+        for kv in extra.split(';').filter(|kv| !kv.trim().is_empty()) {
+            let (k, v) = kv.split_once('=').ok_or_else(|| {
+                DataFusionError::Configuration(format!(
+                    "DRDSURV_BALLISTA_SET: '{kv}' is not key=value"
+                ))
+            })?;
+            config.options_mut().set(k.trim(), v.trim())?;
+        }
+    }
     config
         .options_mut()
         .execution

@@ -172,6 +172,29 @@ pub async fn register_sources(
     for source in [Source::Coroner, Source::Top, Source::Nsp] {
         let code = drd_model::Coded::code(source);
         let subs = store.submitters(TableKind::Sources, source).await?;
+        let union = format!("sources_{code}");
+        if drd_store::plans_travel(ctx) {
+            // On a cluster: one listing table over every submitter's files (see
+            // drd_store::union_provider for why not a union of one table per submitter).
+            let mut tables = Vec::new();
+            for s in &subs {
+                let rel = drd_store::table_path(TableKind::Sources, source, s);
+                if let Some(t) = store.open_table(&rel).await? {
+                    inputs.insert(rel, t.version().unwrap_or(0) as i64);
+                    tables.push(t);
+                }
+            }
+            if tables.is_empty() {
+                let schema = drd_model::schema::source_schema(source);
+                drd_engine::register_rows(ctx, &union, schema, vec![]).map_err(engine)?;
+            } else {
+                let provider = drd_store::union_provider(ctx, &union, &tables).await?;
+                ctx.register_table(union.as_str(), provider)
+                    .map_err(engine)?;
+            }
+            register_current(ctx, source, &union).await?;
+            continue;
+        }
         let names = store
             .register_tables(ctx, TableKind::Sources, source, &subs)
             .await?;
@@ -181,7 +204,6 @@ pub async fn register_sources(
                 inputs.insert(rel, info.version as i64);
             }
         }
-        let union = format!("sources_{code}");
         if names.is_empty() {
             let schema = drd_model::schema::source_schema(source);
             drd_engine::register_rows(ctx, &union, schema, vec![]).map_err(engine)?;
@@ -194,16 +216,28 @@ pub async fn register_sources(
             let view = ctx.sql(&sql).await.map_err(engine)?.into_view();
             ctx.register_table(union.as_str(), view).map_err(engine)?;
         }
-        // The current view (formats.md), defined once in drd-store and used by staging.
-        let current = ctx
-            .sql(&drd_store::current_view_sql(source, &union))
-            .await
-            .map_err(engine)?
-            .into_view();
-        ctx.register_table(format!("current_{code}").as_str(), current)
-            .map_err(engine)?;
+        register_current(ctx, source, &union).await?;
     }
     Ok(inputs)
+}
+
+/// Registers `current_<source>`, the current view (formats.md) of `union`, defined once in
+/// drd-store and used by staging.
+async fn register_current(
+    ctx: &SessionContext,
+    source: Source,
+    union: &str,
+) -> Result<(), RunError> {
+    let engine = |e: datafusion::error::DataFusionError| RunError::Engine(e.to_string());
+    let code = drd_model::Coded::code(source);
+    let current = ctx
+        .sql(&drd_store::current_view_sql(source, union))
+        .await
+        .map_err(engine)?
+        .into_view();
+    ctx.register_table(format!("current_{code}").as_str(), current)
+        .map_err(engine)?;
+    Ok(())
 }
 
 /// Registers what the models need to know about the period:

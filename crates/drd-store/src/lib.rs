@@ -25,7 +25,7 @@ mod table;
 mod view;
 
 pub use layout::{TableKind, table_path};
-pub use portable::{PortablePlans, delta_provider, plans_travel};
+pub use portable::{PortablePlans, delta_provider, plans_travel, union_provider};
 pub use table::{AppendResult, Appender, TableInfo, writer_properties};
 pub use view::{current_view_sql, key_hash_udf, register_view_functions, stored_key};
 

@@ -69,6 +69,16 @@ pub async fn delta_provider(
     if !plans_travel(ctx) {
         return t.table_provider().await.map_err(|e| delta_err(&loc, e));
     }
+    let urls = file_urls(t)?;
+    let snapshot = t.snapshot().map_err(|e| delta_err(&loc, e))?;
+    let schema: SchemaRef = snapshot.snapshot().arrow_schema();
+    listing_over(ctx, &loc, schema, urls)
+}
+
+/// The Parquet files of `t`'s loaded version, refusing a table that needs Delta reader
+/// features a plain listing of its files cannot honour.
+fn file_urls(t: &DeltaTable) -> Result<Vec<ListingTableUrl>> {
+    let loc = t.table_url().to_string();
     let snapshot = t.snapshot().map_err(|e| delta_err(&loc, e))?;
     if let Some(features) = snapshot.protocol().reader_features()
         && !features.is_empty()
@@ -80,13 +90,19 @@ pub async fn delta_provider(
             ),
         ));
     }
-    let schema: SchemaRef = snapshot.snapshot().arrow_schema();
-    let urls = t
-        .get_file_uris()
+    t.get_file_uris()
         .map_err(|e| delta_err(&loc, e))?
         .map(|u| ListingTableUrl::parse(&u))
         .collect::<std::result::Result<Vec<_>, DataFusionError>>()
-        .map_err(|e| delta_err(&loc, e))?;
+        .map_err(|e| delta_err(&loc, e))
+}
+
+fn listing_over(
+    ctx: &SessionContext,
+    loc: &str,
+    schema: SchemaRef,
+    urls: Vec<ListingTableUrl>,
+) -> Result<Arc<dyn TableProvider>> {
     if urls.is_empty() {
         return Ok(Arc::new(EmptyTable::new(schema)));
     }
@@ -95,8 +111,35 @@ pub async fn delta_provider(
     let config = ListingTableConfig::new_with_multi_paths(urls)
         .with_listing_options(options)
         .with_schema(schema);
-    let table = ListingTable::try_new(config).map_err(|e| delta_err(&loc, e))?;
+    let table = ListingTable::try_new(config).map_err(|e| delta_err(loc, e))?;
     Ok(Arc::new(table))
+}
+
+/// One listing table over the files of every table in `tables` (each at the version it was
+/// loaded at), for a session whose plans travel: the rows of `UNION ALL BY NAME` over them in
+/// one scan. Its schema is the tables' schemas merged by name, in order of first appearance
+/// (the column order `UNION ALL BY NAME` gives); a file without a column reads it as NULL.
+///
+/// Why: a union of many submitters' tables is a plan with one branch per table, and a query
+/// that reads it several times (the current view reads it three times) becomes a Ballista job
+/// with a stage per branch per read. One scan keeps the job as small as for one submitter.
+pub async fn union_provider(
+    ctx: &SessionContext,
+    name: &str,
+    tables: &[DeltaTable],
+) -> Result<Arc<dyn TableProvider>> {
+    let mut schemas = Vec::with_capacity(tables.len());
+    let mut urls = Vec::new();
+    for t in tables {
+        let loc = t.table_url().to_string();
+        t.update_datafusion_session(&ctx.state())
+            .map_err(|e| delta_err(&loc, e))?;
+        let snapshot = t.snapshot().map_err(|e| delta_err(&loc, e))?;
+        schemas.push(snapshot.snapshot().arrow_schema().as_ref().clone());
+        urls.extend(file_urls(t)?);
+    }
+    let merged = arrow::datatypes::Schema::try_merge(schemas).map_err(|e| delta_err(name, e))?;
+    listing_over(ctx, name, Arc::new(merged), urls)
 }
 
 /// A partition that hands out one stream, once: the rows of a query already running elsewhere.

@@ -9,7 +9,8 @@
 --   substances_present never makes a death a misuse death. Open cases (no cause yet) meet none.
 -- * Substance groups: the groups of the implicated substances (unknown names are
 --   'unclassified'); groups_mentioned also counts substances present on toxicology, for the
---   early-warning alert series only.
+--   early-warning alert series only. Both lists are sorted, so a re-run (on any engine) stores
+--   the same arrays.
 -- * Registration basis (the inquest date: registration follows the inquest) and occurrence
 --   basis (the date of death).
 -- * Linkage through person_id to mart_episodes: in treatment at death (an episode started on
@@ -18,14 +19,19 @@
 WITH cases AS (
     SELECT * FROM stg_deaths
 ),
+-- One unnest over both lists (not a union of two unnests: on Ballista, a filter on `role`
+-- pushed into such a union gives a plan the scheduler cannot read back).
 named AS (
-    SELECT coroner_area, case_id, date_of_death, 'implicated' AS role,
-           unnest(substances_implicated) AS raw_name
-    FROM cases
-    UNION ALL
-    SELECT coroner_area, case_id, date_of_death, 'present' AS role,
-           unnest(substances_present) AS raw_name
-    FROM cases
+    SELECT coroner_area, case_id, date_of_death, role, unnest(names) AS raw_name
+    FROM (
+        SELECT coroner_area, case_id, date_of_death, 'implicated' AS role,
+               substances_implicated AS names
+        FROM cases
+        UNION ALL
+        SELECT coroner_area, case_id, date_of_death, 'present' AS role,
+               substances_present AS names
+        FROM cases
+    ) lists
 ),
 resolved AS (
     SELECT n.coroner_area, n.case_id, n.role,
@@ -44,13 +50,13 @@ implicated AS (
            array_agg(DISTINCT icd10_t_code) FILTER (WHERE icd10_t_code IS NOT NULL) AS t_codes,
            array_agg(DISTINCT lower(regexp_replace(substance, '\s', '', 'g')))
                FILTER (WHERE controlled_class IS NOT NULL) AS controlled_keys,
-           array_agg(DISTINCT substance_group) AS substance_groups
+           array_sort(array_agg(DISTINCT substance_group)) AS substance_groups
     FROM resolved
     WHERE role = 'implicated'
     GROUP BY coroner_area, case_id
 ),
 mentioned AS (
-    SELECT coroner_area, case_id, array_agg(DISTINCT substance_group) AS groups_mentioned
+    SELECT coroner_area, case_id, array_sort(array_agg(DISTINCT substance_group)) AS groups_mentioned
     FROM resolved
     GROUP BY coroner_area, case_id
 ),
