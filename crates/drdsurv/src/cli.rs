@@ -967,7 +967,11 @@ fn demo_reference(store: &str, inbox: &std::path::Path) -> Result<Vec<String>, F
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    // Ballista (de)serialises whole plans recursively on the runtime's workers (an in-process
+    // scheduler and executor run there too); the national models' plans overflowed tokio's
+    // default 2 MiB worker stack in the debug build. The stack is reserved, not committed.
     Ok(tokio::runtime::Builder::new_multi_thread()
+        .thread_stack_size(64 << 20)
         .enable_all()
         .build()?)
 }

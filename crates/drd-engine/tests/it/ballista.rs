@@ -1,12 +1,11 @@
 //! drdsurv's functions on Ballista standalone (an in-process scheduler and executor) give the
 //! same rows as embedded DataFusion, over Parquet fixtures registered the same way in both
 //! contexts: the shipped `alert_signals` model (the EARS and Farrington window functions), and
-//! the DSR core of `ind_death_rates` (the `dsr` aggregate and its Dobson limits, merged
-//! across Ballista's shuffle).
+//! the DSR core of `ind_death_rates` (the `dsr` aggregate and its Dobson limits), with the
+//! functions found by name on the executor.
 //!
-//! Known gap: the whole `ind_death_rates` model did not finish on Ballista standalone (no
-//! progress after 90 s in the debug build, while embedded it takes under a second); not
-//! diagnosed yet.
+//! The whole pipeline on Ballista standalone, every model against embedded, is the e2e test
+//! `tests/e2e/ballista.rs`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -186,9 +185,8 @@ async fn compare_models() {
         register(&ballista, dir.path(), name).await;
     }
     // The DSR of drug-misuse deaths per area and sex, 2023-2025, with its Dobson limits: the
-    // core of ind_death_rates (the distributed `dsr` aggregate merges partial states across
-    // the shuffle). ind_death_rates itself did not finish on Ballista standalone within
-    // minutes (see the module notes), so its core runs here as a query.
+    // core of ind_death_rates, here over small fixtures (the whole model runs on Ballista in
+    // tests/e2e/ballista.rs).
     let dsr = "WITH d AS (
             SELECT a.area_code, d.sex, d.age_band, count(*) AS deaths
             FROM mart_deaths d JOIN mart_areas a ON a.partnership_code = d.partnership_code
