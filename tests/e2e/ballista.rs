@@ -29,34 +29,7 @@ use crate::{demo_store, demo_store_copy, drdsurv, repo, text};
 
 /// `run national_quarterly --from P --to P` on `engine`; returns the ledger row.
 fn run(s: &str, engine: &str, period: &str) -> Value {
-    let p = repo().join("pipelines");
-    let m = repo().join("sql/models");
-    let o = drdsurv(&[
-        "--store",
-        s,
-        "--engine",
-        engine,
-        "run",
-        "national_quarterly",
-        "--from",
-        period,
-        "--to",
-        period,
-        "--pipelines",
-        p.to_str().unwrap(),
-        "--models",
-        m.to_str().unwrap(),
-    ]);
-    assert!(
-        o.status.success(),
-        "{engine}: {}\n{}",
-        text(&o.stdout),
-        text(&o.stderr)
-    );
-    let rows: Vec<Value> = text(&o.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let rows = crate::pipeline::run_pipeline_on(s, engine, "national_quarterly", period);
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["status"], "committed", "{engine}: {:?}", rows[0]);
     rows.into_iter().next().unwrap()

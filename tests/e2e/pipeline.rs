@@ -167,11 +167,23 @@ fn run_commits_staging_models_and_sql_reads_them() {
 /// `drdsurv --store S run PIPELINE --from P --to P` with the shipped pipelines and models;
 /// returns the ledger rows it printed.
 fn run_pipeline(s: &str, pipeline: &str, period: &str) -> Vec<serde_json::Value> {
+    run_pipeline_on(s, "embedded", pipeline, period)
+}
+
+/// [`run_pipeline`] on an engine (`--engine ENGINE`).
+pub fn run_pipeline_on(
+    s: &str,
+    engine: &str,
+    pipeline: &str,
+    period: &str,
+) -> Vec<serde_json::Value> {
     let p = repo().join("pipelines");
     let m = repo().join("sql/models");
     let o = drdsurv(&[
         "--store",
         s,
+        "--engine",
+        engine,
         "run",
         pipeline,
         "--from",
@@ -185,7 +197,7 @@ fn run_pipeline(s: &str, pipeline: &str, period: &str) -> Vec<serde_json::Value>
     ]);
     assert!(
         o.status.success(),
-        "{}\n{}",
+        "{engine}: {}\n{}",
         text(&o.stdout),
         text(&o.stderr)
     );
