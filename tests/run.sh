@@ -8,7 +8,9 @@
 #     here before the tests (tests/python/stats_reference.py, alarm_rate_reference.py), and
 #     scipy's linprog for the attack on secondary suppression;
 #   - R with the `surveillance` package (Debian r-base-core, r-cran-surveillance): the
-#     reference for the alert methods, regenerated here (tests/r/alerts_reference.R).
+#     reference for the alert methods, regenerated here (tests/r/alerts_reference.R);
+#   - Debian chromium, and npm playwright-core and axe-core (tests/browser): the reports are
+#     opened in a real headless browser and checked for accessibility.
 # Safe to run again and again; CI (.ci/run) calls this same script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +28,17 @@ fi
 if ! Rscript -e 'suppressMessages(library(surveillance))' >/dev/null 2>&1; then
   echo "tests/run.sh: installing R and r-cran-surveillance (apt-get)"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends r-base-core r-cran-surveillance >/dev/null
+fi
+
+# The report checks: Debian's Chromium (never a browser download), driven by playwright-core,
+# with axe-core, both from npm (tests/browser/package.json, exact versions).
+if ! command -v chromium >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "tests/run.sh: installing chromium, nodejs and npm (apt-get)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium nodejs npm >/dev/null
+fi
+if [ ! -d tests/browser/node_modules/playwright-core ] || [ ! -d tests/browser/node_modules/axe-core ]; then
+  echo "tests/run.sh: installing playwright-core and axe-core (npm)"
+  (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent)
 fi
 
 python3 tests/python/stats_reference.py crates/drd-stats/tests/fixtures/reference.json

@@ -67,11 +67,13 @@ fn user_errors_are_one_clear_message() {
 }
 
 #[test]
-fn demo_generates_and_ingests_and_a_rerun_changes_nothing() {
+fn demo_until_ingest_generates_and_ingests_and_a_rerun_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
     let store_s = store.to_str().unwrap();
-    let o = drdsurv(&["--store", store_s, "demo", "--years", "2"]);
+    let o = drdsurv(&[
+        "--store", store_s, "demo", "--years", "2", "--until", "ingest",
+    ]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let out = text(&o.stdout);
     assert!(out.contains("seed 7, 2 years"), "{out}");
@@ -106,7 +108,9 @@ fn demo_generates_and_ingests_and_a_rerun_changes_nothing() {
             "every source has a file rejected whole: {out}"
         );
     }
-    let o = drdsurv(&["--store", store_s, "demo", "--years", "2"]);
+    let o = drdsurv(&[
+        "--store", store_s, "demo", "--years", "2", "--until", "ingest",
+    ]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let again = counts(&text(&o.stdout));
     for (a, b) in first.iter().zip(&again) {

@@ -8,6 +8,7 @@ mod generate;
 mod ingest;
 mod pipeline;
 mod places;
+mod report;
 mod sql;
 mod storage;
 mod worker;
@@ -73,7 +74,13 @@ pub fn demo_store() -> &'static Path {
     &D.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let store = dir.path().join("store");
-        let o = drdsurv(&["--store", store.to_str().unwrap(), "demo"]);
+        let o = drdsurv(&[
+            "--store",
+            store.to_str().unwrap(),
+            "demo",
+            "--until",
+            "ingest",
+        ]);
         assert!(o.status.success(), "demo failed: {}", text(&o.stderr));
         (dir, store)
     })

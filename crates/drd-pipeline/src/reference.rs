@@ -80,12 +80,41 @@ pub async fn import(
 ) -> Result<(i64, usize), ReferenceError> {
     let batch = parse(table, file_name, text, vintage)?;
     let rows = batch.num_rows();
-    let meta = std::collections::HashMap::from([(
-        "drdsurv.reference_file".to_string(),
-        serde_json::Value::from(file_name),
-    )]);
+    // The same file (and vintage) as the current version changes nothing: importing it again
+    // must not make a new version, or every later run would see new definitions.
+    let digest = {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(text);
+        h.update(b"\0vintage=");
+        h.update(vintage.as_bytes());
+        h.finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let rel = table_path(table);
+    if let Some(info) = store.last_commit_info(&rel).await?
+        && info
+            .get("drdsurv.reference_sha256")
+            .and_then(|v| v.as_str())
+            == Some(digest.as_str())
+        && let Some(t) = store.table_info(&rel).await?
+    {
+        return Ok((t.version as i64, rows));
+    }
+    let meta = std::collections::HashMap::from([
+        (
+            "drdsurv.reference_file".to_string(),
+            serde_json::Value::from(file_name),
+        ),
+        (
+            "drdsurv.reference_sha256".to_string(),
+            serde_json::Value::from(digest),
+        ),
+    ]);
     let v = store
-        .overwrite(&table_path(table), &batch.schema(), vec![batch], meta)
+        .overwrite(&rel, &batch.schema(), vec![batch], meta)
         .await?;
     Ok((v, rows))
 }

@@ -240,6 +240,9 @@ async fn register_current(
     Ok(())
 }
 
+/// How many years of history windows a run computes for the trend charts.
+pub const TREND_YEARS_BACK: i32 = 4;
+
 /// Registers what the models need to know about the period:
 ///
 /// - `run_params(period, period_start, period_end, run_id)`: one row;
@@ -253,6 +256,11 @@ async fn register_current(
 ///   - `months12`: the 12 months ending with the period (`2024Q4-2025Q3`); the previous
 ///     window ends with the previous period;
 ///   - `delay`: the last complete year (`2024`); the previous window is the year before.
+///
+/// For the reports' trend charts, `deaths` and `months12` also have history windows
+/// `which = 'year-<k>'`, k years before the current one (k = 2..=4 for deaths, whose
+/// 'previous' is already a year back; k = 1..=4 for 12-month windows). Every indicator model
+/// computes each window it is given; `trends` keeps the headline rows.
 pub async fn register_params(
     ctx: &SessionContext,
     period: Period,
@@ -282,7 +290,7 @@ pub async fn register_params(
             w.end().year()
         )
     };
-    let windows = [
+    let mut windows = vec![
         row("deaths", "current", deaths),
         row("deaths", "previous", deaths_prev),
         row("months12", "current", t12),
@@ -290,6 +298,22 @@ pub async fn register_params(
         row("delay", "current", delay),
         row("delay", "previous", delay_prev),
     ];
+    // The trend charts' history (5 points over at least 5 years): death windows 2-4 years
+    // back (1 year back is 'previous'), 12-month windows 1-4 years back.
+    for back in 1..=TREND_YEARS_BACK {
+        let label = format!("year-{back}");
+        if back >= 2 {
+            let y = Period::Year(period.last_complete_year() - back);
+            windows.push(row("deaths", &label, y.pooled_years(3)));
+        }
+        let per_year = match period {
+            Period::Year(_) => 1,
+            Period::Quarter(..) => 4,
+            Period::Month(..) => 12,
+        };
+        let earlier = period.shift(-per_year * back);
+        windows.push(row("months12", &label, earlier.trailing_12_months()));
+    }
     // Views over literal rows: they travel with a plan to a Ballista cluster as they are.
     let tables = [
         (
@@ -860,6 +884,12 @@ pub struct LedgerRow {
     pub trigger: String,
     /// Whether the run passed its deadline.
     pub late: bool,
+    /// Start.
+    pub started_at: DateTime<Utc>,
+    /// Versions of the input tables the run read.
+    pub inputs: BTreeMap<String, i64>,
+    /// The reference tables (definitions) the run read, and where each came from.
+    pub definitions: BTreeMap<String, String>,
 }
 
 /// Registers a Delta table (at the version it was opened at) under `name`.
@@ -890,7 +920,7 @@ pub async fn read_ledger(store: &Store) -> Result<Vec<LedgerRow>, RunError> {
     };
     let batches = Store::sql(
         &ctx,
-        &format!("SELECT run_id, pipeline, period, status, finished_at, models, error, {extra} FROM runs ORDER BY finished_at, run_id"),
+        &format!("SELECT run_id, pipeline, period, status, finished_at, models, error, {extra}, started_at, inputs, definitions FROM runs ORDER BY finished_at, run_id"),
     )
     .await?;
     let mut out = Vec::new();
@@ -904,6 +934,8 @@ pub async fn read_ledger(store: &Store) -> Result<Vec<LedgerRow>, RunError> {
         let trigger = s(7)?;
         let late = b.column(8).as_boolean();
         let fin = b.column(4).as_primitive::<TimestampMicrosecondType>();
+        let started = b.column(9).as_primitive::<TimestampMicrosecondType>();
+        let (inputs, defs) = (s(10)?, s(11)?);
         for r in 0..b.num_rows() {
             let results: Vec<serde_json::Value> =
                 serde_json::from_str(models.value(r)).unwrap_or_default();
@@ -921,6 +953,13 @@ pub async fn read_ledger(store: &Store) -> Result<Vec<LedgerRow>, RunError> {
                 error: (!err.is_null(r)).then(|| err.value(r).to_string()),
                 trigger: trigger.value(r).to_string(),
                 late: late.value(r),
+                started_at: DateTime::from_timestamp_micros(started.value(r)).unwrap_or_default(),
+                inputs: serde_json::from_str(inputs.value(r)).unwrap_or_default(),
+                definitions: if defs.is_null(r) {
+                    BTreeMap::new()
+                } else {
+                    serde_json::from_str(defs.value(r)).unwrap_or_default()
+                },
             });
         }
     }

@@ -243,6 +243,25 @@ impl Store {
         Ok(Some(TableInfo { version, schema }))
     }
 
+    /// The commit information of a table's latest version (its operation, metrics and the
+    /// application metadata a writer attached), if the table exists.
+    pub async fn last_commit_info(
+        &self,
+        rel: &str,
+    ) -> Result<Option<HashMap<String, serde_json::Value>>> {
+        use futures::TryStreamExt;
+        let Some(t) = self.open_table(rel).await? else {
+            return Ok(None);
+        };
+        let name = self.table_location(rel).to_string();
+        let mut last: Vec<_> = t
+            .history(Some(1))
+            .try_collect()
+            .await
+            .map_err(delta(&name))?;
+        Ok(last.pop().map(|c| c.info.into_iter().collect()))
+    }
+
     /// The Delta table handle for reading (e.g. registering with DataFusion).
     pub async fn table(&self, rel: &str) -> Result<Option<DeltaTable>> {
         self.open_table(rel).await

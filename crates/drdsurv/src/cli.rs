@@ -183,11 +183,50 @@ enum Command {
         #[command(subcommand)]
         action: ReferenceCmd,
     },
-    /// Run the main job on synthetic data. Today: generate the extracts; later issues add
-    /// ingest, the national pipeline and the reports.
+    /// Apply disclosure control to the last committed run for a period and write an
+    /// immutable release, published/<period>-r<N>/ (Parquet, CSV, JSON and a manifest).
+    /// Publishing the same run with the same policy again changes nothing.
+    Publish {
+        /// The period, e.g. 2025Q4.
+        #[arg(long)]
+        period: String,
+        /// Disclosure policy: nhs_digital (1-7 withheld, others to the nearest 5) or
+        /// secondary (primary and audited complementary suppression).
+        #[arg(long, default_value = "nhs_digital")]
+        policy: String,
+    },
+    /// Render the reports of a period's latest release into reports/<period>/.
+    Report {
+        /// The period (default: the latest period with a release).
+        #[arg(long)]
+        period: Option<String>,
+        /// Only this partnership (GSS code); the national index is not rewritten.
+        #[arg(long)]
+        area: Option<String>,
+    },
+    /// Serve the reports read-only over HTTP (GET /<period>/<area>/, /healthz) until SIGTERM
+    /// or Ctrl-C.
+    Serve {
+        /// Address for HTTP, e.g. 127.0.0.1:8080.
+        #[arg(long)]
+        http: std::net::SocketAddr,
+    },
+    /// Run the main job on synthetic data: generate the extracts, ingest them as every
+    /// submitter, run national_quarterly for the last quarter, publish the release and
+    /// render every report. Running it again reuses the store.
     Demo {
         #[command(flatten)]
         synth: SynthArgs,
+        /// Folder of pipeline files.
+        #[arg(long, env = "DRDSURV_PIPELINES", default_value = "pipelines")]
+        pipelines: PathBuf,
+        /// Folder of SQL models.
+        #[arg(long, env = "DRDSURV_MODELS", default_value = "sql/models")]
+        models: PathBuf,
+        /// Stop after this stage: ingest (extracts and reference data in the store) or
+        /// render (everything, the default).
+        #[arg(long, default_value = "render", value_parser = ["ingest", "render"])]
+        until: String,
     },
 }
 
@@ -856,7 +895,56 @@ fn run(cli: Cli) -> Result<(), Failure> {
             ))?;
             tracing::info!(rows = n, "quarantine exported");
         }
-        Command::Demo { synth } => {
+        Command::Publish { period, policy } => {
+            drd_model::period::Period::parse(&period).map_err(|e| usage(e.to_string()))?;
+            let policy =
+                drd_stats::disclosure::Policy::parse(&policy).map_err(|e| usage(e.to_string()))?;
+            let store = drd_store::Store::open(&cli.store)?;
+            let rt = runtime()?;
+            let p = rt.block_on(drd_report::publish(&store, &period, &policy))?;
+            writeln!(stdout, "{}", serde_json::to_string(&p.manifest)?)?;
+            if !p.created {
+                tracing::info!(release = %p.manifest.release_id, "run already published; nothing written");
+            }
+        }
+        Command::Report { period, area } => {
+            let store = drd_store::Store::open(&cli.store)?;
+            let rt = runtime()?;
+            let r = rt.block_on(drd_report::render(
+                &store,
+                period.as_deref(),
+                area.as_deref(),
+            ))?;
+            writeln!(
+                stdout,
+                "rendered {} partnership report(s) from release {}; index: {}",
+                r.areas,
+                r.release_id,
+                store
+                    .table_location(&r.index)
+                    .as_str()
+                    .trim_end_matches('/')
+            )?;
+        }
+        Command::Serve { http } => {
+            let store = drd_store::Store::open(&cli.store)?;
+            let rt = runtime()?;
+            rt.block_on(async {
+                let listener = tokio::net::TcpListener::bind(http).await?;
+                let addr = listener.local_addr()?;
+                writeln!(stdout, "serving reports on http://{addr}/ (read-only)")?;
+                stdout.flush()?;
+                drd_server::http::serve(listener, store, wait_for_stop_signal()).await
+            })?;
+        }
+        Command::Demo {
+            synth,
+            pipelines,
+            models,
+            until,
+        } => {
+            let started = Instant::now();
+            let mut stages: Vec<(&str, f64)> = Vec::new();
             let cfg = synth.config().map_err(|e| usage(e.to_string()))?;
             let out = PathBuf::from(&cli.store).join("inbox");
             writeln!(
@@ -864,8 +952,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 "drdsurv demo: synthetic data, seed {}, {} years to {}, {:?} scale",
                 cfg.seed, cfg.years, cfg.end_year, cfg.scale
             )?;
+            let spec = drd_pipeline::PipelineSpec::load(&pipelines.join("national_quarterly.toml"))
+                .map_err(|e| usage(format!("{e} (run the demo from the drdsurv checkout, or set DRDSURV_PIPELINES and DRDSURV_MODELS)")))?;
+            let project =
+                drd_engine::models::Project::load(&models).map_err(|e| usage(e.to_string()))?;
+            let t = Instant::now();
             let m = generate(&cfg, &out)?;
             writeln!(stdout, "{}", summary(&m, &out))?;
+            stages.push(("generate", t.elapsed().as_secs_f64()));
             let t = Instant::now();
             let totals = demo_ingest(&cli.store, &m, &out)?;
             writeln!(
@@ -883,14 +977,134 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let imported = demo_reference(&cli.store, &out)?;
             writeln!(
                 stdout,
-                "reference data imported into reference/: {}",
+                "reference data in reference/: {}",
                 imported.join(", ")
             )?;
+            stages.push(("ingest", t.elapsed().as_secs_f64()));
+            if until == "ingest" {
+                writeln!(
+                    stdout,
+                    "store: {} (stopped after ingest; `drdsurv run national_quarterly --period {}Q4` continues)",
+                    cli.store, cfg.end_year
+                )?;
+                return Ok(());
+            }
+
+            // The national pipeline for the last quarter of the data, unless the last committed
+            // run for it read exactly these inputs and definitions.
+            let t = Instant::now();
+            let period = drd_model::period::Period::Quarter(cfg.end_year, 4);
+            let store = drd_store::Store::open(&cli.store)?;
+            let rt = runtime()?;
+            let selection = project
+                .select(&spec.models)
+                .map_err(|e| usage(e.to_string()))?;
+            let (inputs, definitions) = rt.block_on(async {
+                let ctx = drd_engine::new_context();
+                let i = drd_pipeline::run::register_sources(&store, &ctx).await?;
+                let d = drd_pipeline::reference::register(&store, &ctx).await?;
+                Ok::<_, drd_pipeline::run::RunError>((i, d))
+            })?;
+            let ledger = rt.block_on(drd_pipeline::run::read_ledger(&store))?;
+            let reusable = ledger.iter().rfind(|r| {
+                r.status == "committed"
+                    && r.pipeline == spec.name
+                    && r.period == period.to_string()
+                    && r.inputs == inputs
+                    && r.definitions == definitions
+            });
+            let run_id = match reusable {
+                Some(r) => {
+                    writeln!(
+                        stdout,
+                        "run: {} is up to date (run {} read the same inputs and definitions)",
+                        spec.name, r.run_id
+                    )?;
+                    r.run_id.clone()
+                }
+                None => {
+                    let run_id = drd_pipeline::run::new_run_id(&spec.name, period);
+                    let options = drd_pipeline::run::RunOptions {
+                        memory_limit: spec.memory_limit,
+                        engine: engine.clone(),
+                        ..Default::default()
+                    };
+                    let record = rt.block_on(drd_pipeline::run::run_models_with(
+                        &store, &project, &selection, &spec.name, period, &run_id, &options,
+                    ))?;
+                    if record.status != "committed" {
+                        return Err(Failure {
+                            code: 1,
+                            message: format!(
+                                "run {run_id} failed: {}",
+                                record.error.unwrap_or_else(|| {
+                                    "a blocking data test failed; see drdsurv runs".into()
+                                })
+                            ),
+                        });
+                    }
+                    writeln!(
+                        stdout,
+                        "run: {} for {period} committed as {run_id} ({} models)",
+                        spec.name,
+                        record.models.len()
+                    )?;
+                    run_id
+                }
+            };
+            stages.push(("run", t.elapsed().as_secs_f64()));
+
+            let t = Instant::now();
+            let published = rt.block_on(drd_report::publish(
+                &store,
+                &period.to_string(),
+                &drd_stats::disclosure::Policy::NhsDigital,
+            ))?;
+            let man = &published.manifest;
             writeln!(
                 stdout,
-                "store: {} (sources/, quarantine/, receipts/, reference/ as Delta tables)\nNext: drdsurv --store {} run national_quarterly --from 2025Q4 --to 2025Q4 (the reports join the demo in a later issue).",
-                cli.store, cli.store
+                "publish: release {} from run {run_id}, policy {}{}",
+                man.release_id,
+                man.policy,
+                if published.created {
+                    ""
+                } else {
+                    " (already published; unchanged)"
+                }
             )?;
+            stages.push(("publish", t.elapsed().as_secs_f64()));
+
+            let t = Instant::now();
+            let rendered =
+                rt.block_on(drd_report::render(&store, Some(&period.to_string()), None))?;
+            stages.push(("render", t.elapsed().as_secs_f64()));
+            let alerts = man.rows.get("alerts").copied().unwrap_or(0);
+            let (read, accepted, quarantined) = totals
+                .values()
+                .fold((0, 0, 0), |a, t| (a.0 + t[1], a.1 + t[2], a.2 + t[3]));
+            writeln!(stdout, "\nSummary")?;
+            writeln!(stdout, "  partnerships reported: {}", rendered.areas)?;
+            writeln!(
+                stdout,
+                "  rows read this time: {read} ({accepted} accepted, {quarantined} quarantined; files seen before are skipped)"
+            )?;
+            writeln!(stdout, "  drug-alert signals for review: {alerts}")?;
+            let times: Vec<String> = stages
+                .iter()
+                .map(|(s, secs)| format!("{s} {secs:.1} s"))
+                .collect();
+            writeln!(
+                stdout,
+                "  time per stage: {} (total {:.1} s)",
+                times.join(", "),
+                started.elapsed().as_secs_f64()
+            )?;
+            let index = store.table_location(&rendered.index);
+            let shown = index
+                .to_file_path()
+                .map(|p| p.display().to_string().trim_end_matches('/').to_string())
+                .unwrap_or_else(|()| index.to_string());
+            writeln!(stdout, "  national index: {shown}")?;
         }
     }
     Ok(())

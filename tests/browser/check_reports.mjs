@@ -1,0 +1,91 @@
+// Opens drdsurv report pages in Debian's headless Chromium (/usr/bin/chromium, driven by
+// playwright-core; no browser is ever downloaded) and checks each one:
+//   - no console error and no page error;
+//   - no request for anything but file:// URLs (the pages must be self-contained);
+//   - nothing wider than a 1280-pixel viewport (document scroll width);
+//   - axe-core finds no serious or critical violation.
+// Saves a full-page PNG of the first N pages under --shots.
+//
+// usage: node check_reports.mjs --shots DIR [--screenshots N] PAGE.html...
+// Prints one JSON line per page and exits 1 if any page fails.
+import { chromium } from 'playwright-core';
+import { readFileSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join, resolve, basename, dirname } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const require = createRequire(import.meta.url);
+const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+
+const args = process.argv.slice(2);
+let shots = null;
+let maxShots = 2;
+const pages = [];
+for (let i = 0; i < args.length; i++) {
+  if (args[i] === '--shots') shots = args[++i];
+  else if (args[i] === '--screenshots') maxShots = Number(args[++i]);
+  else pages.push(resolve(args[i]));
+}
+if (!shots || pages.length === 0) {
+  console.error('usage: node check_reports.mjs --shots DIR [--screenshots N] PAGE.html...');
+  process.exit(2);
+}
+mkdirSync(shots, { recursive: true });
+
+const profile = mkdtempSync(join(tmpdir(), 'drdsurv-chromium-'));
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  headless: true,
+  args: [
+    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    '--no-first-run', `--user-data-dir=${profile}`,
+  ],
+});
+const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+let failed = 0;
+let shot = 0;
+for (const file of pages) {
+  const page = await context.newPage();
+  const problems = [];
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console error: ${m.text()}`); });
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('request', (r) => {
+    if (!r.url().startsWith('file://')) problems.push(`network request outside file://: ${r.url()}`);
+  });
+  const url = pathToFileURL(file).href;
+  const resp = await page.goto(url, { waitUntil: 'load' });
+  if (!resp || !resp.ok()) problems.push(`load failed: ${resp ? resp.status() : 'no response'}`);
+  const widths = await page.evaluate(() => ({
+    scroll: document.documentElement.scrollWidth,
+    body: document.body.scrollWidth,
+  }));
+  if (widths.scroll > 1280 || widths.body > 1280) {
+    problems.push(`overflows 1280 px: document ${widths.scroll}, body ${widths.body}`);
+  }
+  const charts = await page.evaluate(() => document.querySelectorAll('svg[role="img"]').length);
+  const untitled = await page.evaluate(() =>
+    [...document.querySelectorAll('svg')].filter((s) => !s.querySelector('title')).length);
+  if (untitled > 0) problems.push(`${untitled} charts without a text alternative`);
+  if (shot < maxShots) {
+    const name = `${basename(dirname(file))}-${basename(file, '.html')}.png`;
+    await page.screenshot({ path: join(shots, name), fullPage: true });
+    shot++;
+  }
+  // axe-core, injected from the npm package (the page itself has no script).
+  await page.addScriptTag({ content: axeSource });
+  const result = await page.evaluate(async () => {
+    // eslint-disable-next-line no-undef
+    const r = await axe.run(document, { resultTypes: ['violations'] });
+    return r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length, help: v.help }));
+  });
+  const serious = result.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  for (const v of serious) problems.push(`axe ${v.impact}: ${v.id} (${v.nodes} nodes): ${v.help}`);
+  const ok = problems.length === 0;
+  if (!ok) failed++;
+  console.log(JSON.stringify({ page: file, ok, charts, widths, axe_violations: result, problems }));
+  await page.close();
+}
+await browser.close();
+process.exit(failed > 0 ? 1 : 0);
