@@ -34,16 +34,17 @@ if (!shots || pages.length === 0) {
 mkdirSync(shots, { recursive: true });
 
 const profile = mkdtempSync(join(tmpdir(), 'drdsurv-chromium-'));
-const browser = await chromium.launch({
+// A fresh profile folder for every run (Playwright passes it as --user-data-dir).
+const context = await chromium.launchPersistentContext(profile, {
   executablePath: '/usr/bin/chromium',
   headless: true,
+  viewport: { width: 1280, height: 900 },
   args: [
     '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
     '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--no-first-run', `--user-data-dir=${profile}`,
+    '--no-first-run',
   ],
 });
-const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
 let failed = 0;
 let shot = 0;
 for (const file of pages) {
@@ -87,5 +88,5 @@ for (const file of pages) {
   console.log(JSON.stringify({ page: file, ok, charts, widths, axe_violations: result, problems }));
   await page.close();
 }
-await browser.close();
+await context.close();
 process.exit(failed > 0 ? 1 : 0);

@@ -67,7 +67,7 @@ async fn query<T: for<'de> Deserialize<'de>>(
 }
 
 /// Publishes the last committed run for `period` under `policy`.
-#[instrument(skip(store, policy), fields(period, policy = policy.name()))]
+#[instrument(skip(store, policy), fields(policy = policy.name()))]
 pub async fn publish(store: &Store, period: &str, policy: &Policy) -> Result<Published, Error> {
     let ledger = drd_pipeline::run::read_ledger(store).await?;
     let run = ledger

@@ -354,12 +354,17 @@ impl<'a> Context<'a> {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "<div class=\"scroll\"><table id=\"{id}\" class=\"ind\"><caption>{}</caption><thead><tr>\
-             <th scope=\"col\">Indicator</th><th scope=\"col\">Period</th><th scope=\"col\">Breakdown</th>\
+            "<div class=\"scroll\" tabindex=\"0\"><table id=\"{id}\" class=\"ind\"><caption>{}</caption><thead><tr>\
+             <th scope=\"col\">Indicator</th><th scope=\"col\">Period</th>{}\
              <th scope=\"col\">Count</th><th scope=\"col\">Value</th><th scope=\"col\">95% interval</th>\
              <th scope=\"col\">England</th><th scope=\"col\">Region</th><th scope=\"col\">Comparator group</th>\
              <th scope=\"col\">Compared with England</th><th scope=\"col\">Quintile</th><th scope=\"col\">Trend</th>{}<th scope=\"col\">Note</th></tr></thead><tbody>",
             esc(caption),
+            if spine {
+                ""
+            } else {
+                "<th scope=\"col\">Breakdown</th>"
+            },
             if spine {
                 "<th scope=\"col\">Spine chart</th>"
             } else {
@@ -374,15 +379,27 @@ impl<'a> Context<'a> {
             };
             let _ = write!(
                 s,
-                "<tr data-key=\"{}\"><th scope=\"row\" data-col=\"indicator\">{}<span class=\"unit\"> ({})</span></th><td data-col=\"period\">{}</td><td data-col=\"breakdown\">{}</td>\
+                "<tr data-key=\"{}\"><th scope=\"row\" data-col=\"indicator\">{}<span class=\"unit\"> ({})</span></th><td data-col=\"period\">{}</td>{}\
                  <td data-col=\"numerator\" data-kind=\"count\" class=\"n\">{}</td><td data-col=\"value\" class=\"n\">{}</td><td data-col=\"interval\" class=\"n\">{}</td>\
                  <td data-col=\"england_value\" class=\"n\">{}</td><td data-col=\"region_value\" class=\"n\">{}</td><td data-col=\"comparator_value\" class=\"n\">{}</td>\
                  <td data-col=\"comparison\"><span class=\"badge\" style=\"background:{bg};color:{fg}\">{}</span></td><td data-col=\"quintile\" class=\"n\">{}</td><td data-col=\"trend\">{}</td>",
                 esc(&row_key(r)),
-                esc(&r.indicator_name),
+                esc(&if spine && r.substance_group != "all" {
+                    format!(
+                        "{}: {}",
+                        r.indicator_name,
+                        r.substance_group.replace('_', "-")
+                    )
+                } else {
+                    r.indicator_name.clone()
+                }),
                 esc(&r.unit),
                 esc(&r.period),
-                esc(&breakdown(r)),
+                if spine {
+                    String::new()
+                } else {
+                    format!("<td data-col=\"breakdown\">{}</td>", esc(&breakdown(r)))
+                },
                 count_text(r.numerator),
                 fmt1(r.value),
                 interval,
@@ -549,7 +566,7 @@ impl<'a> Context<'a> {
             let name = parts.first().map_or(*ind, |r| r.indicator_name.as_str());
             let unit = parts.first().map_or("", |r| r.unit.as_str());
             let pct = unit == "%";
-            let xmax = points.iter().map(|p| p.0).fold(0.0_f64, f64::max);
+            let xmax = svg::nice_ceiling(points.iter().map(|p| p.0).fold(1.0_f64, f64::max));
             let limits: Vec<(f64, f64, f64, f64, f64)> = (1..=60)
                 .filter_map(|i| {
                     let n = xmax * f64::from(i) / 60.0;
@@ -646,7 +663,7 @@ impl<'a> Context<'a> {
             s.push_str("<p>No signals in this release.</p></section>\n");
             return s;
         }
-        s.push_str("<div class=\"scroll\"><table class=\"mini\"><caption>Signals for review</caption><thead><tr><th scope=\"col\">Week</th><th scope=\"col\">Region</th><th scope=\"col\">Substance group</th><th scope=\"col\">Method</th><th scope=\"col\">Deaths that week</th><th scope=\"col\">Expected</th><th scope=\"col\">Threshold</th><th scope=\"col\">Status</th></tr></thead><tbody>");
+        s.push_str("<div class=\"scroll\" tabindex=\"0\"><table class=\"mini\"><caption>Signals for review</caption><thead><tr><th scope=\"col\">Week</th><th scope=\"col\">Region</th><th scope=\"col\">Substance group</th><th scope=\"col\">Method</th><th scope=\"col\">Deaths that week</th><th scope=\"col\">Expected</th><th scope=\"col\">Threshold</th><th scope=\"col\">Status</th></tr></thead><tbody>");
         for x in alerts.iter().rev().take(40) {
             let _ = write!(
                 s,
@@ -795,7 +812,7 @@ impl<'a> Context<'a> {
 
     fn key_table_head(&self, id: &str, caption: &str, first: &str) -> String {
         let mut s = format!(
-            "<div class=\"scroll\"><table class=\"ind key-table\" id=\"t-{}\"><caption>{}</caption><thead><tr><th scope=\"col\">{}</th>",
+            "<div class=\"scroll\" tabindex=\"0\"><table class=\"ind key-table\" id=\"t-{}\"><caption>{}</caption><thead><tr><th scope=\"col\">{}</th>",
             esc(id),
             esc(caption),
             esc(first)
@@ -929,7 +946,8 @@ td.n{text-align:right;white-space:nowrap}
 .chart-fig{margin:0;border:1px solid #b1b4b6;padding:6px;max-width:460px}
 .chart-fig figcaption{font-weight:bold;font-size:14px}
 svg{max-width:100%;height:auto}
-.spine-cell{min-width:250px}
+.spine-cell{min-width:210px}
+th[data-col=indicator]{min-width:170px}
 .mini{font-size:12px}
 .methods li{margin-bottom:6px}
 @media print{

@@ -58,9 +58,9 @@ pub fn spine(
     polarity: &str,
     comparison: &str,
 ) -> String {
-    const W: f64 = 240.0;
+    const W: f64 = 200.0;
     const H: f64 = 22.0;
-    const HALF: f64 = 110.0;
+    const HALF: f64 = 92.0;
     let centre = W / 2.0;
     let Some(e) = england else {
         return format!(
@@ -134,7 +134,7 @@ pub fn trend(
 ) -> String {
     const W: f64 = 440.0;
     const H: f64 = 200.0;
-    let (l, r, t, b) = (48.0, 12.0, 12.0, 48.0);
+    let (l, r, t, b) = (48.0, 40.0, 12.0, 48.0);
     let vals: Vec<f64> = series
         .iter()
         .flat_map(|s| s.2.iter().flatten().copied())
@@ -257,7 +257,7 @@ pub fn funnel(
 ) -> String {
     const W: f64 = 440.0;
     const H: f64 = 240.0;
-    let (l, r, t, b) = (48.0, 12.0, 12.0, 36.0);
+    let (l, r, t, b) = (48.0, 30.0, 24.0, 36.0);
     let mut s = String::new();
     let _ = write!(
         s,
@@ -299,7 +299,7 @@ pub fn funnel(
     }
     let _ = write!(
         s,
-        r##"<text x="{:.1}" y="{:.1}" font-size="10" text-anchor="middle" fill="#000000">{}</text><text x="4" y="10" font-size="10" fill="#000000">{}</text>"##,
+        r##"<text x="{:.1}" y="{:.1}" font-size="10" text-anchor="middle" fill="#000000">{}</text><text x="4" y="11" font-size="10" fill="#000000">{}</text>"##,
         l + (W - l - r) / 2.0,
         H - 4.0,
         esc(x_label),
@@ -363,7 +363,7 @@ pub fn funnel(
 }
 
 /// The smallest "nice" number (1, 2 or 5 × 10^k) at or above `v`.
-fn nice_ceiling(v: f64) -> f64 {
+pub fn nice_ceiling(v: f64) -> f64 {
     let p = 10f64.powf(v.log10().floor());
     for m in [1.0, 2.0, 2.5, 5.0, 10.0] {
         if m * p >= v {
@@ -377,7 +377,7 @@ fn nice_ceiling(v: f64) -> f64 {
 fn short(v: f64) -> String {
     if v >= 10_000.0 {
         format!("{:.0}k", v / 1000.0)
-    } else if v >= 10.0 || v == 0.0 {
+    } else if v.fract() == 0.0 {
         format!("{v:.0}")
     } else {
         format!("{v:.1}")
