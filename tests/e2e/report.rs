@@ -329,6 +329,10 @@ fn reports_open_in_chromium_without_errors_and_pass_axe() {
         .arg(&shots)
         .arg("--screenshots")
         .arg("2")
+        // axe on the index and every 10th report (about 3 s a page); every page is opened
+        // and checked for errors, requests and overflow.
+        .arg("--axe-every")
+        .arg("10")
         .args(&pages)
         .output()
         .unwrap();
@@ -344,6 +348,8 @@ fn reports_open_in_chromium_without_errors_and_pass_axe() {
         .collect();
     assert_eq!(lines.len(), 153);
     assert!(lines.iter().all(|l| l["ok"] == true));
+    let axed = lines.iter().filter(|l| l["axe_violations"].is_array()).count();
+    assert!(axed >= 16, "axe ran on {axed} pages");
     // The partnership pages carry their charts (spines, trends, funnels).
     assert!(lines[1]["charts"].as_u64().unwrap() >= 15, "{}", lines[1]);
     let pngs = std::fs::read_dir(&shots).unwrap().count();

@@ -952,10 +952,16 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 "drdsurv demo: synthetic data, seed {}, {} years to {}, {:?} scale",
                 cfg.seed, cfg.years, cfg.end_year, cfg.scale
             )?;
-            let spec = drd_pipeline::PipelineSpec::load(&pipelines.join("national_quarterly.toml"))
-                .map_err(|e| usage(format!("{e} (run the demo from the drdsurv checkout, or set DRDSURV_PIPELINES and DRDSURV_MODELS)")))?;
-            let project =
-                drd_engine::models::Project::load(&models).map_err(|e| usage(e.to_string()))?;
+            // The pipeline and models are checked before anything is written.
+            let job = if until == "render" {
+                let spec = drd_pipeline::PipelineSpec::load(&pipelines.join("national_quarterly.toml"))
+                    .map_err(|e| usage(format!("{e} (run the demo from the drdsurv checkout, or set DRDSURV_PIPELINES and DRDSURV_MODELS)")))?;
+                let project =
+                    drd_engine::models::Project::load(&models).map_err(|e| usage(e.to_string()))?;
+                Some((spec, project))
+            } else {
+                None
+            };
             let t = Instant::now();
             let m = generate(&cfg, &out)?;
             writeln!(stdout, "{}", summary(&m, &out))?;
@@ -981,14 +987,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 imported.join(", ")
             )?;
             stages.push(("ingest", t.elapsed().as_secs_f64()));
-            if until == "ingest" {
+            let Some((spec, project)) = job else {
                 writeln!(
                     stdout,
                     "store: {} (stopped after ingest; `drdsurv run national_quarterly --period {}Q4` continues)",
                     cli.store, cfg.end_year
                 )?;
                 return Ok(());
-            }
+            };
 
             // The national pipeline for the last quarter of the data, unless the last committed
             // run for it read exactly these inputs and definitions.

@@ -28,6 +28,7 @@ events AS (
     SELECT w.which, w.label AS period, 'occurrence' AS basis, d.*
     FROM mart_deaths d
     JOIN w ON d.occurrence_year BETWEEN w.first_year AND w.last_year
+    WHERE w.which IN ('current', 'previous')
 ),
 -- Occurrence years with under 90% of their cases registered make the window provisional.
 registered AS (
@@ -78,6 +79,8 @@ grid AS (
     LEFT JOIN deaths d
       ON d.which = pop.which AND d.basis = b.basis AND d.indicator_id = defs.indicator_id
      AND d.area_code = pop.area_code AND d.sex = pop.sex AND d.age_band = pop.age_band
+    -- History windows (trend charts) need only the headline: persons, registration basis.
+    WHERE pop.which IN ('current', 'previous') OR (b.basis = 'registration' AND pop.sex = 'persons')
 ),
 areas AS (
     SELECT DISTINCT area_code, area_name, area_type FROM mart_areas
@@ -106,7 +109,7 @@ age_rows AS (
            CASE WHEN deaths >= 10 THEN rate_upper(deaths, population, 0.998, 100000) END AS upper998
     FROM grid
     WHERE indicator_id = 'drug_misuse_dsr' AND sex = 'persons' AND basis = 'registration'
-      AND population > 0
+      AND population > 0 AND which IN ('current', 'previous')
 ),
 all_rows AS (
     SELECT * FROM dsr_rows
