@@ -348,7 +348,10 @@ fn reports_open_in_chromium_without_errors_and_pass_axe() {
         .collect();
     assert_eq!(lines.len(), 153);
     assert!(lines.iter().all(|l| l["ok"] == true));
-    let axed = lines.iter().filter(|l| l["axe_violations"].is_array()).count();
+    let axed = lines
+        .iter()
+        .filter(|l| l["axe_violations"].is_array())
+        .count();
     assert!(axed >= 16, "axe ran on {axed} pages");
     // The partnership pages carry their charts (spines, trends, funnels).
     assert!(lines[1]["charts"].as_u64().unwrap() >= 15, "{}", lines[1]);

@@ -244,13 +244,16 @@ pub fn trend(
     s
 }
 
+/// One step of a funnel's control limits: (x, lower 95%, upper 95%, lower 99.8%, upper 99.8%).
+pub type Limit = (f64, f64, f64, f64, f64);
+
 /// A funnel plot: every partnership's value against its denominator, the England line, and
 /// the 95% and 99.8% control limits; the area is the large dark diamond.
 pub fn funnel(
     id: &str,
     title: &str,
     points: &[(f64, f64, bool)],
-    limits: &[(f64, f64, f64, f64, f64)],
+    limits: &[Limit],
     reference: f64,
     x_label: &str,
     y_label: &str,
@@ -305,10 +308,7 @@ pub fn funnel(
         esc(x_label),
         esc(y_label)
     );
-    let line = |s: &mut String,
-                pick: &dyn Fn(&(f64, f64, f64, f64, f64)) -> f64,
-                dash: &str,
-                role: &str| {
+    let line = |s: &mut String, pick: &dyn Fn(&Limit) -> f64, dash: &str, role: &str| {
         let d: Vec<String> = limits
             .iter()
             .enumerate()
