@@ -3,6 +3,9 @@
 //   - no console error and no page error;
 //   - no request for anything but file:// URLs (the pages must be self-contained);
 //   - nothing wider than a 1280-pixel viewport (document scroll width);
+//   - for the pages that get a screenshot: with the print stylesheet at A4 portrait width
+//     (186 mm between 12 mm margins, 703 CSS pixels), no chart or table reaches past the
+//     right edge, and a PDF is saved beside the PNG;
 //   - axe-core finds no serious or critical violation (on the first page and every Kth after
 //     it with --axe-every K; every page by default: axe takes about 3 s a report page).
 // Saves a full-page PNG of the first N pages under --shots.
@@ -77,6 +80,22 @@ for (const [index, file] of pages.entries()) {
     const name = `${basename(dirname(file))}-${basename(file, '.html')}.png`;
     await page.screenshot({ path: join(shots, name), fullPage: true });
     shot++;
+    await page.emulateMedia({ media: 'print' });
+    await page.setViewportSize({ width: 703, height: 1000 });
+    const cut = await page.evaluate(() => {
+      const out = [];
+      for (const el of document.querySelectorAll('svg, table, figure')) {
+        const r = el.getBoundingClientRect();
+        if (r.width > 0 && r.right > 704) out.push(`${el.tagName.toLowerCase()} ${el.id || el.getAttribute('class') || ''} ends at ${Math.round(r.right)} px`);
+      }
+      return { out, scroll: document.documentElement.scrollWidth };
+    });
+    if (cut.scroll > 704) problems.push(`print: page ${cut.scroll} px wide at A4 width`);
+    for (const c of cut.out.slice(0, 5)) problems.push(`print: ${c}`);
+    await page.pdf({ path: join(shots, name.replace('.png', '.pdf')), format: 'A4', printBackground: true,
+      margin: { top: '12mm', bottom: '12mm', left: '12mm', right: '12mm' } });
+    await page.emulateMedia({ media: 'screen' });
+    await page.setViewportSize({ width: 1280, height: 900 });
   }
   // axe-core, injected from the npm package (the page itself has no script).
   let result = null;

@@ -957,11 +957,14 @@ th[data-col=indicator]{min-width:170px}
  nav{display:none}
  h2{break-after:avoid}
  .scroll{overflow:visible}
- table{font-size:7.5pt;width:100%}
+ table{font-size:6.5pt;width:100%}
+ th,td{padding:1px 2px}
+ th[data-col=indicator]{min-width:0;max-width:110px}
+ td.n,.badge{white-space:normal}
  tr,figure,.chart-fig{break-inside:avoid}
  .chart-fig{max-width:48%}
- .spine-cell{min-width:0}
- svg.spine{width:150px}
+ .spine-cell{min-width:0;width:104px}
+ svg.spine{width:100px;height:auto}
  details{display:block}
  details>*{display:block}
  a{color:#0b0c0c;text-decoration:none}
