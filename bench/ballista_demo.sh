@@ -16,7 +16,7 @@ bin="${DRDSURV_BIN:-$CARGO_TARGET_DIR/release/drdsurv}"
 work="${BENCH_DIR:-/tmp/drdsurv-bench}/ballista-demo"
 period="${PERIOD:-2025Q4}"
 rm -rf "$work"; mkdir -p "$work" bench/results
-"$bin" --store "$work/demo" demo >"$work/demo.out" 2>&1
+"$bin" --store "$work/demo" demo --until ingest >"$work/demo.out" 2>&1
 out=bench/results/ballista_demo.txt
 {
   echo "# bench/ballista_demo.sh on $(nproc) cores, $(date -u +%Y-%m-%d), period $period, ${RUNS:-3} measured runs after one warm-up"

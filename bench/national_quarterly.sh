@@ -21,7 +21,7 @@ mkdir -p "$work" bench/results
 if [ ! -f "$store/.demo-complete" ]; then
   rm -rf "$store"
   echo "building the national store (demo --scale national --years 10) in $store"
-  /usr/bin/time -v "$bin" --store "$store" demo --scale national --years 10 >"$work/demo.out" 2>"$work/demo.time" \
+  /usr/bin/time -v "$bin" --store "$store" demo --scale national --years 10 --until ingest >"$work/demo.out" 2>"$work/demo.time" \
     || { tail -20 "$work/demo.time"; exit 1; }
   grep -E "Elapsed|Maximum resident" "$work/demo.time"
   touch "$store/.demo-complete"

@@ -444,3 +444,56 @@ fn serve_http_serves_reports_read_only_and_refuses_traversal() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[test]
+fn an_interrupted_publish_is_invisible_and_the_next_publish_completes_it() {
+    let r = reported();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let o = Command::new("cp")
+        .arg("-a")
+        .arg(&r.store)
+        .arg(&store)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let s = store.to_str().unwrap();
+    // A publish that died after writing one data file and before its manifest.
+    let half = store.join(format!("published/{PERIOD}-r3"));
+    std::fs::create_dir_all(&half).unwrap();
+    std::fs::write(half.join("indicators.csv"), "half-written").unwrap();
+    let o = drdsurv(&[
+        "--store",
+        s,
+        "report",
+        "--period",
+        PERIOD,
+        "--area",
+        "E06000001",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("from release 2025Q4-r2"),
+        "{}",
+        text(&o.stdout)
+    );
+    let page =
+        std::fs::read_to_string(store.join(format!("reports/{PERIOD}/E06000001/index.html")))
+            .unwrap();
+    assert!(
+        page.contains("2025Q4-r2") && page.contains("Revision note"),
+        "no r2 or its note"
+    );
+    let o = drdsurv(&["--store", s, "publish", "--period", PERIOD]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let m: serde_json::Value = serde_json::from_str(text(&o.stdout).trim()).unwrap();
+    assert_eq!(m["release_id"], "2025Q4-r3");
+    assert_eq!(m["revision"]["previous_release"], "2025Q4-r2");
+    let csv = std::fs::read_to_string(half.join("indicators.csv")).unwrap();
+    assert!(
+        csv.starts_with("indicator_id,indicator_name,period,basis,"),
+        "{}",
+        &csv[..40]
+    );
+    assert!(half.join("manifest.json").is_file());
+}
