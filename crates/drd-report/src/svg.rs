@@ -163,16 +163,7 @@ pub fn trend(
     // Axes and gridlines.
     for k in 0..=4 {
         let v = top * f64::from(k) / 4.0;
-        let _ = write!(
-            s,
-            r##"<line x1="{l}" x2="{:.1}" y1="{:.1}" y2="{:.1}" stroke="#e0e0e0"/><text x="{:.1}" y="{:.1}" font-size="10" text-anchor="end" fill="#000000">{}</text>"##,
-            W - r,
-            y(v),
-            y(v),
-            l - 4.0,
-            y(v) + 3.0,
-            short(v)
-        );
+        gridline(&mut s, l, W - r, y(v), v);
     }
     for (i, p) in periods.iter().enumerate() {
         let _ = write!(
@@ -281,16 +272,7 @@ pub fn funnel(
     let y = |v: f64| t + (H - t - b) * (1.0 - (v / ymax).clamp(0.0, 1.0));
     for k in 0..=4 {
         let v = ymax * f64::from(k) / 4.0;
-        let _ = write!(
-            s,
-            r##"<line x1="{l}" x2="{:.1}" y1="{:.1}" y2="{:.1}" stroke="#e0e0e0"/><text x="{:.1}" y="{:.1}" font-size="10" text-anchor="end" fill="#000000">{}</text>"##,
-            W - r,
-            y(v),
-            y(v),
-            l - 4.0,
-            y(v) + 3.0,
-            short(v)
-        );
+        gridline(&mut s, l, W - r, y(v), v);
         let xv = xmax * f64::from(k) / 4.0;
         let _ = write!(
             s,
@@ -360,6 +342,17 @@ pub fn funnel(
     }
     s.push_str("</svg>");
     s
+}
+
+/// A horizontal gridline from `left` to `right` at height `y`, labelled `value` on the left.
+fn gridline(s: &mut String, left: f64, right: f64, y: f64, value: f64) {
+    let _ = write!(
+        s,
+        r##"<line x1="{left}" x2="{right:.1}" y1="{y:.1}" y2="{y:.1}" stroke="#e0e0e0"/><text x="{:.1}" y="{:.1}" font-size="10" text-anchor="end" fill="#000000">{}</text>"##,
+        left - 4.0,
+        y + 3.0,
+        short(value)
+    );
 }
 
 /// The smallest "nice" number (1, 2 or 5 × 10^k) at or above `v`.
