@@ -98,6 +98,7 @@ async fn stored(store: &Store) -> BTreeMap<String, BTreeMap<String, String>> {
 
 #[tokio::test]
 async fn every_file_form_gives_the_same_rows() {
+    let _shared = crate::TELEMETRY.read().await;
     let plain = Style::PLAIN;
     let styles = [
         ("plain", plain),
@@ -203,6 +204,7 @@ async fn every_file_form_gives_the_same_rows() {
 
 #[tokio::test]
 async fn reingesting_changes_nothing_and_revisions_supersede() {
+    let _shared = crate::TELEMETRY.read().await;
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().join("store").to_str().unwrap()).unwrap();
     let f = write(dir.path(), "first", Style::PLAIN);
@@ -283,6 +285,7 @@ async fn reingesting_changes_nothing_and_revisions_supersede() {
 
 #[tokio::test]
 async fn a_retry_after_a_crash_completes_without_duplicating() {
+    let _shared = crate::TELEMETRY.read().await;
     // Simulate a crash after the source and quarantine commits but before the receipt: ingest
     // fully, then remove the receipts table. The retry must write the receipt only.
     let dir = tempfile::tempdir().unwrap();

@@ -19,6 +19,12 @@ use drd_store::{Store, TableKind};
 pub const SUBMITTER: &str = "test-submitter";
 pub const AUTHORISED: [&str; 2] = ["E06000001", "E06000002"];
 
+/// The span test swaps in its own tracing dispatcher; tracing caches each callsite's interest
+/// when it is first hit, so a span first reached on another test's thread while that
+/// dispatcher is being installed can be cached as "never". Every other test holds this lock
+/// shared and the span test holds it alone.
+pub static TELEMETRY: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 pub fn key() -> LinkageKey {
     LinkageKey::from_bytes(b"integration-test-linkage-key-0123456789").unwrap()
 }

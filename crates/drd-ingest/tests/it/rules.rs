@@ -489,6 +489,7 @@ fn row_with(
 
 #[tokio::test]
 async fn every_rule_has_a_case_and_each_case_is_exact() {
+    let _shared = crate::TELEMETRY.read().await;
     let mut covered: BTreeMap<Source, BTreeSet<ReasonCode>> = BTreeMap::new();
     let mut failures = Vec::new();
     for (i, (source, changes, reason, column)) in CASES.iter().enumerate() {
@@ -581,6 +582,7 @@ async fn every_rule_has_a_case_and_each_case_is_exact() {
 
 #[tokio::test]
 async fn duplicate_key_and_revision_quarantines_both_rows() {
+    let _shared = crate::TELEMETRY.read().await;
     for source in [Source::Coroner, Source::Top, Source::Nsp] {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path().join("store").to_str().unwrap()).unwrap();
@@ -637,6 +639,7 @@ async fn duplicate_key_and_revision_quarantines_both_rows() {
 
 #[tokio::test]
 async fn whole_file_rejections_write_nothing() {
+    let _shared = crate::TELEMETRY.read().await;
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().join("store").to_str().unwrap()).unwrap();
     // Missing required columns: every missing column is named, with the file.
@@ -701,6 +704,7 @@ async fn whole_file_rejections_write_nothing() {
 
 #[tokio::test]
 async fn a_file_name_holding_an_identifier_is_recorded_as_withheld() {
+    let _shared = crate::TELEMETRY.read().await;
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().join("store").to_str().unwrap()).unwrap();
     let source = Source::Coroner;

@@ -29,6 +29,7 @@ impl Write for Buf {
 
 #[test]
 fn spans_and_logs_carry_counts_but_no_identifier() {
+    let _alone = crate::TELEMETRY.blocking_write();
     let dir = tempfile::tempdir().unwrap();
     let generated = dir.path().join("gen");
     let cfg = drd_synth::Config {
@@ -101,6 +102,8 @@ fn spans_and_logs_carry_counts_but_no_identifier() {
     let mut receipts = String::new();
     let mut files = 0;
     tracing::subscriber::with_default(subscriber, || {
+        // Recompute every cached callsite interest now that this dispatcher is in place.
+        tracing::callsite::rebuild_interest_cache();
         for (source, sub) in &chosen {
             let areas: HashSet<String> = manifest
                 .submitters
