@@ -10,7 +10,9 @@
 #   - R with the `surveillance` package (Debian r-base-core, r-cran-surveillance): the
 #     reference for the alert methods, regenerated here (tests/r/alerts_reference.R);
 #   - Debian chromium, and npm playwright-core and axe-core (tests/browser): the reports are
-#     opened in a real headless browser and checked for accessibility.
+#     opened in a real headless browser and checked for accessibility;
+#   - adbc-driver-flightsql (with adbc-driver-manager) and pyarrow.flight: real Flight SQL
+#     clients for the query service's role, limit and audit tests.
 # Safe to run again and again; CI (.ci/run) calls this same script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +41,12 @@ fi
 if [ ! -d tests/browser/node_modules/playwright-core ] || [ ! -d tests/browser/node_modules/axe-core ]; then
   echo "tests/run.sh: installing playwright-core and axe-core (npm)"
   (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent)
+fi
+
+# Flight SQL clients: ADBC's Flight SQL driver (with pyarrow) and pyarrow.flight.
+if ! python3 -c "import adbc_driver_flightsql.dbapi, adbc_driver_manager, pyarrow.flight" >/dev/null 2>&1; then
+  echo "tests/run.sh: installing adbc-driver-flightsql and adbc-driver-manager (pip)"
+  python3 -m pip install --quiet --disable-pip-version-check adbc-driver-flightsql adbc-driver-manager pyarrow
 fi
 
 python3 tests/python/stats_reference.py crates/drd-stats/tests/fixtures/reference.json

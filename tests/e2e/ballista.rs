@@ -117,7 +117,7 @@ fn national_models_on_ballista_standalone_equal_embedded() {
 
 const QUERY: &str = "SELECT r.region_code, c.sex, count(*) AS cases, \
     wilson_lower(count(*), 100000, 0.95) AS lower95, count(DISTINCT c.case_id) AS distinct_cases \
-    FROM current_coroner c JOIN ref_partnerships r ON r.code = c.residence_area \
+    FROM sources.current_coroner c JOIN reference.partnerships r ON r.code = c.residence_area \
     GROUP BY r.region_code, c.sex ORDER BY r.region_code, c.sex";
 
 /// `sql QUERY --format csv` on `engine`.

@@ -4,6 +4,7 @@
 
 mod ballista;
 mod cli;
+mod flight;
 mod generate;
 mod ingest;
 mod pipeline;

@@ -97,7 +97,7 @@ fn run_commits_staging_models_and_sql_reads_them() {
     };
     let staged = one("SELECT count(*) FROM stg_deaths");
     let keys = one(
-        "SELECT count(*) FROM (SELECT coroner_area, case_id FROM sources_coroner GROUP BY 1, 2)",
+        "SELECT count(*) FROM (SELECT coroner_area, case_id FROM sources.coroner GROUP BY 1, 2)",
     );
     assert!(staged > 0 && staged <= keys, "{staged} staged, {keys} keys");
     assert_eq!(
@@ -339,7 +339,7 @@ fn national_quarterly_benchmarks_every_area_and_raises_the_planted_cluster() {
     // group of the geography.
     let groups: usize = sql_csv(
         s,
-        "SELECT count(DISTINCT comparator_group) FROM ref_partnerships",
+        "SELECT count(DISTINCT comparator_group) FROM reference.partnerships",
     )[0][0]
         .parse()
         .unwrap();

@@ -16,9 +16,9 @@ use crate::{demo_store_copy, drdsurv, repo, text};
 
 const PERIOD: &str = "2025Q4";
 
-struct Reported {
+pub(crate) struct Reported {
     _dir: tempfile::TempDir,
-    store: PathBuf,
+    pub(crate) store: PathBuf,
     first: String,
     second: String,
     /// Two reports' HTML after the first demo, to compare with the second's.
@@ -26,7 +26,7 @@ struct Reported {
     secondary: serde_json::Value,
 }
 
-fn reported() -> &'static Reported {
+pub(crate) fn reported() -> &'static Reported {
     static R: OnceLock<Reported> = OnceLock::new();
     R.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();

@@ -87,6 +87,10 @@ enum Command {
         /// Output: table, csv or json.
         #[arg(long, default_value = "table")]
         format: String,
+        /// Read as this role (national, public or partnership:<code>): the same tables and
+        /// row filters as a Flight SQL user with the role.
+        #[arg(long, default_value = "national")]
+        role: String,
     },
     /// Run a pipeline's models for one period (plus its lookback periods) or a range of
     /// periods (a backfill). Prints one JSON ledger row per run; exits 1 if a run failed.
@@ -204,12 +208,16 @@ enum Command {
         #[arg(long)]
         area: Option<String>,
     },
-    /// Serve the reports read-only over HTTP (GET /<period>/<area>/, /healthz) until SIGTERM
-    /// or Ctrl-C.
+    /// Serve SQL over Arrow Flight SQL (users, roles, limits and TLS from the config file's
+    /// [server]) and/or the reports read-only over HTTP (GET /<period>/<area>/, /healthz),
+    /// until SIGTERM or Ctrl-C.
     Serve {
+        /// Address for Flight SQL, e.g. 0.0.0.0:50051.
+        #[arg(long, required_unless_present = "http")]
+        flight: Option<std::net::SocketAddr>,
         /// Address for HTTP, e.g. 127.0.0.1:8080.
         #[arg(long)]
-        http: std::net::SocketAddr,
+        http: Option<std::net::SocketAddr>,
     },
     /// Run the main job on synthetic data: generate the extracts, ingest them as every
     /// submitter, run national_quarterly for the last quarter, publish the release and
@@ -380,37 +388,43 @@ fn run(cli: Cli) -> Result<(), Failure> {
     let engine = drd_engine::Engine::parse(&engine).map_err(usage)?;
     let mut stdout = std::io::stdout().lock();
     match cli.command {
-        Command::Sql { query, format } => {
+        Command::Sql {
+            query,
+            format,
+            role,
+        } => {
             let format = drd_engine::output::Format::parse(&format).ok_or_else(|| {
                 usage(format!(
                     "unknown format '{format}': expected table, csv or json"
                 ))
             })?;
+            let role = drd_server::access::Role::parse(&role).map_err(usage)?;
             let rt = runtime()?;
             // A query never creates a store: a local store that does not exist adds no tables.
             let local = cli.store.strip_prefix("file://").unwrap_or(&cli.store);
             let is_local = !cli.store.contains("://") || cli.store.starts_with("file://");
-            let store = (!is_local || std::path::Path::new(local).exists())
-                .then(|| drd_store::Store::open(&cli.store))
-                .transpose()?;
-            let stores: Vec<_> = match &store {
-                Some(s) => s.engine_object_store()?.into_iter().collect(),
-                None => Vec::new(),
+            let batches = if !is_local || std::path::Path::new(local).exists() {
+                let cfg = load_config(cli.config.as_deref())?;
+                let service = rt.block_on(query_service(&cli.store, &cfg, engine, None))?;
+                let who = drd_server::auth::Principal {
+                    user: "cli".into(),
+                    role,
+                };
+                rt.block_on(service.collect(&who, &query))
+                    .map_err(|e| Failure {
+                        code: 1,
+                        message: e.message,
+                    })?
+                    .1
+            } else {
+                let ctx = rt
+                    .block_on(engine.context(None, &[]))
+                    .map_err(|e| Failure {
+                        code: 1,
+                        message: format!("engine {engine}: {e}"),
+                    })?;
+                rt.block_on(drd_engine::output::run(&ctx, &query))?
             };
-            let ctx = rt
-                .block_on(engine.context(None, &stores))
-                .map_err(|e| Failure {
-                    code: 1,
-                    message: format!("engine {engine}: {e}"),
-                })?;
-            if let Some(store) = store {
-                rt.block_on(async {
-                    drd_pipeline::run::register_sources(&store, &ctx).await?;
-                    drd_pipeline::reference::register(&store, &ctx).await?;
-                    drd_pipeline::run::register_committed_marts(&store, &ctx).await
-                })?;
-            }
-            let batches = rt.block_on(drd_engine::output::run(&ctx, &query))?;
             writeln!(stdout, "{}", drd_engine::output::render(&batches, format)?)?;
         }
         Command::Run {
@@ -926,15 +940,89 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     .trim_end_matches('/')
             )?;
         }
-        Command::Serve { http } => {
+        Command::Serve { flight, http } => {
             let store = drd_store::Store::open(&cli.store)?;
+            let cfg = load_config(cli.config.as_deref())?;
             let rt = runtime()?;
             rt.block_on(async {
-                let listener = tokio::net::TcpListener::bind(http).await?;
-                let addr = listener.local_addr()?;
-                writeln!(stdout, "serving reports on http://{addr}/ (read-only)")?;
+                let stop = tokio::sync::watch::channel(false);
+                let mut tasks = tokio::task::JoinSet::new();
+                if let Some(addr) = http {
+                    let listener = tokio::net::TcpListener::bind(addr).await?;
+                    let addr = listener.local_addr()?;
+                    writeln!(stdout, "serving reports on http://{addr}/ (read-only)")?;
+                    let mut rx = stop.1.clone();
+                    let store = store.clone();
+                    tasks.spawn(async move {
+                        drd_server::http::serve(listener, store, async move {
+                            let _ = rx.wait_for(|v| *v).await;
+                        })
+                        .await
+                        .map_err(|e| format!("http: {e}"))
+                    });
+                }
+                if let Some(addr) = flight {
+                    let srv = &cfg.server;
+                    let auditor = drd_server::audit::Auditor::start(
+                        store.clone(),
+                        std::time::Duration::from_millis(srv.audit_flush_ms.max(10)),
+                    );
+                    let service =
+                        query_service(&cli.store, &cfg, engine.clone(), Some(auditor)).await?;
+                    let secret = jwt_secret(srv)?;
+                    let auth =
+                        drd_server::auth::Authenticator::new(&srv.users, secret).map_err(usage)?;
+                    if srv.users.is_empty() {
+                        tracing::warn!(
+                            "no [[server.users]] configured: only JWTs can authenticate"
+                        );
+                    }
+                    let tls = match (&srv.tls_cert, &srv.tls_key) {
+                        (Some(c), Some(k)) => Some(drd_server::flight::Tls {
+                            cert_pem: std::fs::read(c)
+                                .map_err(|e| usage(format!("tls_cert {}: {e}", c.display())))?,
+                            key_pem: std::fs::read(k)
+                                .map_err(|e| usage(format!("tls_key {}: {e}", k.display())))?,
+                        }),
+                        _ => None,
+                    };
+                    let scheme = if tls.is_some() { "grpc+tls" } else { "grpc" };
+                    let svc = drd_server::flight::Service::new(std::sync::Arc::new(service), auth)
+                        .map_err(usage)?;
+                    let listener = tokio::net::TcpListener::bind(addr).await?;
+                    let addr = listener.local_addr()?;
+                    writeln!(
+                        stdout,
+                        "serving Flight SQL on {scheme}://{addr} (read-only)"
+                    )?;
+                    let mut rx = stop.1.clone();
+                    tasks.spawn(async move {
+                        drd_server::flight::serve(listener, svc, tls, async move {
+                            let _ = rx.wait_for(|v| *v).await;
+                        })
+                        .await
+                    });
+                }
                 stdout.flush()?;
-                drd_server::http::serve(listener, store, wait_for_stop_signal()).await
+                tokio::select! {
+                    _ = wait_for_stop_signal() => {}
+                    Some(r) = tasks.join_next() => {
+                        let r = r.map_err(|e| Failure { code: 1, message: e.to_string() })?;
+                        r.map_err(|e| Failure { code: 1, message: e })?;
+                    }
+                }
+                let _ = stop.0.send(true);
+                while let Some(r) = tasks.join_next().await {
+                    let r = r.map_err(|e| Failure {
+                        code: 1,
+                        message: e.to_string(),
+                    })?;
+                    r.map_err(|e| Failure {
+                        code: 1,
+                        message: e,
+                    })?;
+                }
+                Ok::<(), Failure>(())
             })?;
         }
         Command::Demo {
@@ -1206,6 +1294,59 @@ fn cluster_stores(store: &str) -> Result<Vec<drd_engine::ballista::StoreEntry>, 
         .engine_object_store()?
         .into_iter()
         .collect())
+}
+
+/// The query service over the store and the config's attached catalogs.
+async fn query_service(
+    store: &str,
+    cfg: &config::Config,
+    engine: drd_engine::Engine,
+    auditor: Option<drd_server::audit::Auditor>,
+) -> Result<drd_server::query::QueryService, Failure> {
+    let home = drd_store::Store::open(store)?;
+    let mut attached = std::collections::BTreeMap::new();
+    for (name, url) in &cfg.catalogs {
+        attached.insert(
+            name.clone(),
+            drd_store::Store::open(url).map_err(|e| usage(format!("catalog {name}: {e}")))?,
+        );
+    }
+    let srv = &cfg.server;
+    let limits = drd_server::query::Limits {
+        memory: srv.memory_limit.as_deref().and_then(drd_engine::parse_size),
+        timeout: std::time::Duration::from_secs_f64(srv.query_timeout_seconds),
+    };
+    drd_server::query::QueryService::new(
+        home,
+        attached,
+        engine,
+        limits,
+        std::time::Duration::from_secs_f64(srv.refresh_seconds),
+        auditor,
+    )
+    .await
+    .map_err(|e| Failure {
+        code: 1,
+        message: e,
+    })
+}
+
+/// The JWT secret: `DRDSURV_JWT_SECRET`, else `[server] jwt_secret_file`, else none.
+fn jwt_secret(srv: &config::ServerConfig) -> Result<Option<Vec<u8>>, Failure> {
+    if let Ok(v) = std::env::var("DRDSURV_JWT_SECRET")
+        && !v.is_empty()
+    {
+        return Ok(Some(v.into_bytes()));
+    }
+    match &srv.jwt_secret_file {
+        Some(p) => {
+            let b = std::fs::read(p)
+                .map_err(|e| usage(format!("jwt_secret_file {}: {e}", p.display())))?;
+            let trimmed = String::from_utf8_lossy(&b).trim_end().as_bytes().to_vec();
+            Ok(Some(trimmed))
+        }
+        None => Ok(None),
+    }
 }
 
 fn load_config(path: Option<&std::path::Path>) -> Result<config::Config, Failure> {

@@ -24,6 +24,23 @@
 //! submitter = "coroner-north-east"
 //! # areas = […]            # default: the submitter's entry
 //! # poll_seconds = 60
+//!
+//! [server]                     # serve --flight, and sql --role
+//! memory_limit = "512M"        # per query; spilling is off for served queries
+//! query_timeout_seconds = 60
+//! refresh_seconds = 30         # how often newly committed tables are picked up
+//! audit_flush_ms = 500         # the audit table gets one commit per interval
+//! jwt_secret_file = "/run/credentials/drdsurv/jwt"   # or DRDSURV_JWT_SECRET; HS256, >= 32 bytes
+//! # tls_cert = "server.crt"    # PEM; both or neither
+//! # tls_key = "server.key"
+//!
+//! [[server.users]]
+//! name = "nat-analyst"
+//! role = "national"            # or public, or partnership:E06000047
+//! token_sha256 = "<64 hex>"    # printf %s "$TOKEN" | sha256sum
+//!
+//! [catalogs]                   # more stores, queried as <name>.<schema>.<table>
+//! wales = "s3://drd-wales/store"
 //! ```
 
 use std::collections::HashSet;
@@ -49,6 +66,41 @@ pub struct Config {
     /// Inboxes the worker polls.
     #[serde(default)]
     pub inboxes: Vec<InboxConfig>,
+    /// The query service.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// More stores attached as named catalogs.
+    #[serde(default)]
+    pub catalogs: std::collections::BTreeMap<String, String>,
+}
+
+/// `[server]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub memory_limit: Option<String>,
+    pub query_timeout_seconds: f64,
+    pub refresh_seconds: f64,
+    pub audit_flush_ms: u64,
+    pub jwt_secret_file: Option<std::path::PathBuf>,
+    pub tls_cert: Option<std::path::PathBuf>,
+    pub tls_key: Option<std::path::PathBuf>,
+    pub users: Vec<drd_server::auth::UserConfig>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            memory_limit: Some("1G".into()),
+            query_timeout_seconds: 300.0,
+            refresh_seconds: 30.0,
+            audit_flush_ms: 500,
+            jwt_secret_file: None,
+            tls_cert: None,
+            tls_key: None,
+            users: Vec::new(),
+        }
+    }
 }
 
 /// `[worker]`.
@@ -117,6 +169,26 @@ impl Config {
                 path.display()
             ));
         }
+        let srv = &c.server;
+        if let Some(m) = &srv.memory_limit
+            && drd_engine::parse_size(m).is_none()
+        {
+            return Err(format!(
+                "config {}: [server] memory_limit = {m:?} is not a size such as 512M or 2G",
+                path.display()
+            ));
+        }
+        seconds("query_timeout_seconds", srv.query_timeout_seconds)
+            .and(seconds("refresh_seconds", srv.refresh_seconds))
+            .map_err(|e| format!("config {}: [server] {e}", path.display()))?;
+        if srv.tls_cert.is_some() != srv.tls_key.is_some() {
+            return Err(format!(
+                "config {}: [server] tls_cert and tls_key go together",
+                path.display()
+            ));
+        }
+        drd_server::auth::Authenticator::new(&srv.users, None)
+            .map_err(|e| format!("config {}: [server] {e}", path.display()))?;
         let mut seen = HashSet::new();
         for s in &c.submitters {
             if !seen.insert(s.id.as_str()) {

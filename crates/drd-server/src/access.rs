@@ -1,0 +1,442 @@
+//! Who may read what: roles, the catalog a store exposes, and each role's session.
+//!
+//! A store exposes its tables in four schemas of one catalog (`drdsurv` for the store the
+//! server was started on, and one more catalog per attached store):
+//!
+//! | schema | tables | area column |
+//! |---|---|---|
+//! | `sources` | `coroner`, `top`, `nsp` (every submitter's rows), `current_<source>` (the current view) | `residence_area` (coroner), `partnership_code` (TOP, NSP) |
+//! | `sources` | `receipts_<source>`, `quarantine_<source>` | none: `national` only |
+//! | `marts` | every committed mart, at the version the ledger names | `area_code` (England, region and comparator rows are open to all), else `partnership_code`, else `residence_area`, else `national` only |
+//! | `published` | `indicators`, `trends`, `alerts`, `quality`, `areas` of the latest release of every period | none needed: open to every role |
+//! | `reference`, `ops` | reference tables; `runs` (the ledger) and `audit` | none: `national` only |
+//!
+//! Restrictions are enforced by the engine, not by rewriting the query: a role's session holds
+//! only the tables it may read, and a restricted table is registered as a view whose plan
+//! scans the real table through a filter on its area column. The real table is never
+//! registered under any name in that session, so joins, subqueries, CTEs, `information_schema`
+//! and table functions can only ever reach the filtered rows. URL tables
+//! (`SELECT * FROM 'path'`) are not enabled.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::catalog::{
+    CatalogProvider, MemoryCatalogProvider, MemoryCatalogProviderList, MemorySchemaProvider,
+    SchemaProvider, TableProvider,
+};
+use datafusion::common::TableReference;
+use datafusion::datasource::provider_as_source;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::logical_expr::{Expr, LogicalPlanBuilder, col, lit};
+use datafusion::prelude::SessionContext;
+use drd_model::{Coded, Source};
+use drd_store::{Store, TableKind};
+
+/// The catalog name of the store the server or CLI was started on.
+pub const HOME: &str = "drdsurv";
+
+/// What a user may read.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    /// Everything.
+    National,
+    /// Record-level rows of one partnership (its code), marts rows of that partnership plus
+    /// every England, region and comparator-group row, and every published table.
+    Partnership(String),
+    /// Published tables only.
+    Public,
+}
+
+impl Role {
+    /// Parses `national`, `public` or `partnership:<9-character ONS code>`.
+    pub fn parse(text: &str) -> Result<Role, String> {
+        match text.trim() {
+            "national" => Ok(Role::National),
+            "public" => Ok(Role::Public),
+            t => match t.strip_prefix("partnership:") {
+                Some(code)
+                    if code.len() == 9
+                        && code.starts_with('E')
+                        && code.chars().all(|c| c.is_ascii_alphanumeric()) =>
+                {
+                    Ok(Role::Partnership(code.to_string()))
+                }
+                _ => Err(format!(
+                    "unknown role '{text}': expected national, public or partnership:<code> (e.g. partnership:E06000047)"
+                )),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Role::National => f.write_str("national"),
+            Role::Partnership(c) => write!(f, "partnership:{c}"),
+            Role::Public => f.write_str("public"),
+        }
+    }
+}
+
+/// How a table is restricted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Access {
+    /// Rows are restricted by this column; with `open_rows_by_type`, rows whose `area_type`
+    /// is not `partnership` (England, regions, comparator groups) are visible to every role
+    /// that may see the table at all.
+    Area {
+        column: String,
+        open_rows_by_type: bool,
+    },
+    /// Only `national` sees the table.
+    NationalOnly,
+    /// Every role sees every row (published, disclosure-controlled figures).
+    Open,
+}
+
+/// One exposed table.
+#[derive(Clone)]
+pub struct Exposed {
+    pub schema: &'static str,
+    pub name: String,
+    pub provider: Arc<dyn TableProvider>,
+    pub access: Access,
+}
+
+impl std::fmt::Debug for Exposed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exposed")
+            .field("schema", &self.schema)
+            .field("name", &self.name)
+            .field("access", &self.access)
+            .finish()
+    }
+}
+
+/// The schemas, in the order they are listed.
+pub const SCHEMAS: [&str; 5] = ["sources", "marts", "published", "reference", "ops"];
+
+fn area_column(source: Source) -> &'static str {
+    match source {
+        Source::Coroner => "residence_area",
+        Source::Top | Source::Nsp => "partnership_code",
+    }
+}
+
+/// A mart's access, from its columns.
+fn mart_access(provider: &Arc<dyn TableProvider>) -> Access {
+    let schema = provider.schema();
+    let has = |c: &str| schema.column_with_name(c).is_some();
+    for c in ["area_code", "partnership_code", "residence_area"] {
+        if has(c) {
+            return Access::Area {
+                column: c.to_string(),
+                open_rows_by_type: c == "area_code" && has("area_type"),
+            };
+        }
+    }
+    Access::NationalOnly
+}
+
+type LoadError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Every table of `store`, as providers made in `ctx` (an engine's context: its providers
+/// are the ones its plans can carry).
+pub async fn load(store: &Store, ctx: &SessionContext) -> Result<Vec<Exposed>, LoadError> {
+    let mut out = Vec::new();
+    drd_pipeline::run::register_sources(store, ctx).await?;
+    drd_pipeline::reference::register(store, ctx).await?;
+    let marts = drd_pipeline::run::register_committed_marts(store, ctx).await?;
+    for source in [Source::Coroner, Source::Top, Source::Nsp] {
+        let code = source.code();
+        let access = Access::Area {
+            column: area_column(source).to_string(),
+            open_rows_by_type: false,
+        };
+        for (registered, name) in [
+            (format!("sources_{code}"), code.to_string()),
+            (format!("current_{code}"), format!("current_{code}")),
+        ] {
+            out.push(Exposed {
+                schema: "sources",
+                name,
+                provider: ctx.table_provider(registered.as_str()).await?,
+                access: access.clone(),
+            });
+        }
+        for kind in [TableKind::Receipts, TableKind::Quarantine] {
+            let subs = store.submitters(kind, source).await?;
+            if drd_store::plans_travel(ctx) {
+                // Operational tables are read on the coordinator only.
+                continue;
+            }
+            let names = store.register_tables(ctx, kind, source, &subs).await?;
+            if names.is_empty() {
+                continue;
+            }
+            let sql = names
+                .iter()
+                .map(|n| format!("SELECT * FROM {n}"))
+                .collect::<Vec<_>>()
+                .join(" UNION ALL BY NAME ");
+            let view = ctx.sql(&sql).await?.into_view();
+            out.push(Exposed {
+                schema: "sources",
+                name: format!("{}_{code}", kind.as_str()),
+                provider: view,
+                access: Access::NationalOnly,
+            });
+        }
+    }
+    for m in marts {
+        let provider = ctx.table_provider(m.as_str()).await?;
+        out.push(Exposed {
+            schema: "marts",
+            access: mart_access(&provider),
+            name: m,
+            provider,
+        });
+    }
+    for t in drd_pipeline::reference::TABLES {
+        out.push(Exposed {
+            schema: "reference",
+            name: t.to_string(),
+            provider: ctx.table_provider(format!("ref_{t}").as_str()).await?,
+            access: Access::NationalOnly,
+        });
+    }
+    let audit_latest = !drd_store::plans_travel(ctx);
+    if audit_latest {
+        out.push(Exposed {
+            schema: "ops",
+            name: "audit".to_string(),
+            provider: Arc::new(LatestAudit {
+                store: store.clone(),
+            }),
+            access: Access::NationalOnly,
+        });
+    }
+    for (name, rel) in [
+        ("runs", drd_pipeline::run::RUNS_TABLE),
+        ("audit", crate::audit::AUDIT_TABLE),
+    ] {
+        if name == "audit" && audit_latest {
+            continue;
+        }
+        if let Some(t) = store.table(rel).await? {
+            out.push(Exposed {
+                schema: "ops",
+                name: name.to_string(),
+                provider: drd_store::delta_provider(ctx, &t).await?,
+                access: Access::NationalOnly,
+            });
+        }
+    }
+    out.extend(published(store, ctx).await?);
+    Ok(out)
+}
+
+/// The published tables: the latest release of every period, read from its Parquet files.
+async fn published(store: &Store, ctx: &SessionContext) -> Result<Vec<Exposed>, LoadError> {
+    let os = store.object_store()?;
+    let releases = drd_report::release::list_releases(&os).await?;
+    let mut latest: BTreeMap<String, u32> = BTreeMap::new();
+    for (p, n) in releases {
+        let e = latest.entry(p).or_insert(n);
+        *e = (*e).max(n);
+    }
+    if latest.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for table in ["indicators", "trends", "alerts", "quality", "areas"] {
+        let files: Vec<String> = latest
+            .iter()
+            .map(|(p, n)| {
+                let id = drd_report::release::release_id(p, *n);
+                format!(
+                    "{}/{table}.parquet",
+                    store
+                        .table_location(&format!("{}/{id}", drd_report::release::PUBLISHED))
+                        .as_str()
+                        .trim_end_matches('/')
+                )
+            })
+            .collect();
+        let df = ctx
+            .read_parquet(files, datafusion::prelude::ParquetReadOptions::default())
+            .await?;
+        out.push(Exposed {
+            schema: "published",
+            name: table.to_string(),
+            provider: df.into_view(),
+            access: Access::Open,
+        });
+    }
+    Ok(out)
+}
+
+/// A context like `base` (functions, configuration, runtime, engine) with an empty default
+/// catalog, for [`load`] to register a store's tables in.
+pub fn scratch_context(base: &SessionContext) -> datafusion::error::Result<SessionContext> {
+    let state = base.state();
+    let (catalog_name, schema_name) = {
+        let o = &state.config().options().catalog;
+        (o.default_catalog.clone(), o.default_schema.clone())
+    };
+    let list = Arc::new(MemoryCatalogProviderList::new());
+    let catalog = Arc::new(MemoryCatalogProvider::new());
+    catalog.register_schema(&schema_name, Arc::new(MemorySchemaProvider::new()))?;
+    datafusion::catalog::CatalogProviderList::register_catalog(
+        list.as_ref(),
+        catalog_name,
+        catalog,
+    );
+    let state = SessionStateBuilder::new_from_existing(state)
+        .with_catalog_list(list)
+        .build();
+    Ok(SessionContext::new_with_state(state))
+}
+
+/// The rows of a table `role` may see: `None` when the role may not see the table at all.
+fn visible(role: &Role, t: &Exposed) -> Option<Option<Expr>> {
+    match (role, &t.access) {
+        (Role::National, _) => Some(None),
+        (_, Access::Open) => Some(None),
+        (Role::Public, _) | (_, Access::NationalOnly) => None,
+        (
+            Role::Partnership(code),
+            Access::Area {
+                column,
+                open_rows_by_type,
+            },
+        ) => {
+            let own = col(column.as_str()).eq(lit(code.as_str()));
+            Some(Some(if *open_rows_by_type {
+                own.or(col("area_type").not_eq(lit("partnership")))
+            } else {
+                own
+            }))
+        }
+    }
+}
+
+/// A session for `role` over `catalogs` (catalog name → its tables), made from `base` (an
+/// engine context, so its functions, configuration and runtime carry over). Nothing else is
+/// registered: the session's catalogs hold only what the role may read.
+pub fn role_context(
+    base: &SessionContext,
+    catalogs: &BTreeMap<String, Vec<Exposed>>,
+    role: &Role,
+) -> datafusion::error::Result<SessionContext> {
+    let mut state = base.state();
+    {
+        let opts = state.config_mut().options_mut();
+        opts.catalog.information_schema = true;
+        opts.catalog.default_catalog = HOME.to_string();
+        opts.catalog.default_schema = "marts".to_string();
+        opts.catalog.create_default_catalog_and_schema = false;
+    }
+    let list = Arc::new(MemoryCatalogProviderList::new());
+    for (cname, tables) in catalogs {
+        let catalog = Arc::new(MemoryCatalogProvider::new());
+        for schema_name in SCHEMAS {
+            let schema = Arc::new(MemorySchemaProvider::new());
+            let mut any = false;
+            for t in tables.iter().filter(|t| t.schema == schema_name) {
+                let Some(filter) = visible(role, t) else {
+                    continue;
+                };
+                let provider = match filter {
+                    None => t.provider.clone(),
+                    Some(expr) => {
+                        let plan = LogicalPlanBuilder::scan(
+                            TableReference::full(cname.as_str(), schema_name, t.name.as_str()),
+                            provider_as_source(t.provider.clone()),
+                            None,
+                        )?
+                        .filter(expr)?
+                        .build()?;
+                        Arc::new(datafusion::catalog::view::ViewTable::new(plan, None))
+                            as Arc<dyn TableProvider>
+                    }
+                };
+                schema.register_table(t.name.clone(), provider)?;
+                any = true;
+            }
+            if any {
+                catalog.register_schema(schema_name, schema)?;
+            }
+        }
+        if cname == HOME || !catalog.schema_names().is_empty() {
+            if catalog.schema("marts").is_none() && cname == HOME {
+                // The default schema must exist, even when empty, for unqualified names.
+                catalog.register_schema("marts", Arc::new(MemorySchemaProvider::new()))?;
+            }
+            datafusion::catalog::CatalogProviderList::register_catalog(
+                list.as_ref(),
+                cname.clone(),
+                catalog,
+            );
+        }
+    }
+    let state = SessionStateBuilder::new_from_existing(state)
+        .with_catalog_list(list)
+        .build();
+    Ok(SessionContext::new_with_state(state))
+}
+
+/// The audit table at its newest version on every scan (every other table is read at the
+/// version of the last refresh): a national user sees queries audited moments ago. Empty
+/// until the first audit commit.
+#[derive(Debug)]
+struct LatestAudit {
+    store: Store,
+}
+
+#[async_trait::async_trait]
+impl TableProvider for LatestAudit {
+    fn schema(&self) -> arrow::datatypes::SchemaRef {
+        crate::audit::schema()
+    }
+
+    fn table_type(&self) -> datafusion::logical_expr::TableType {
+        datafusion::logical_expr::TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn datafusion::catalog::Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
+        let err = |e: &dyn std::fmt::Display| {
+            datafusion::error::DataFusionError::External(format!("audit table: {e}").into())
+        };
+        let Some(t) = self
+            .store
+            .table(crate::audit::AUDIT_TABLE)
+            .await
+            .map_err(|e| err(&e))?
+        else {
+            let schema = match projection {
+                Some(p) => Arc::new(self.schema().project(p)?),
+                None => self.schema(),
+            };
+            return Ok(Arc::new(datafusion::physical_plan::empty::EmptyExec::new(
+                schema,
+            )));
+        };
+        if let Some(s) = state
+            .as_any()
+            .downcast_ref::<datafusion::execution::SessionState>()
+        {
+            t.update_datafusion_session(s).map_err(|e| err(&e))?;
+        }
+        let provider = t.table_provider().await.map_err(|e| err(&e))?;
+        provider.scan(state, projection, filters, limit).await
+    }
+}
