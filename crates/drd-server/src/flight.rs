@@ -600,6 +600,9 @@ pub async fn serve(
     let queries = service.queries.clone();
     let mut builder = tonic::transport::Server::builder();
     if let Some(t) = tls {
+        // Both rustls providers are compiled in (other dependencies want aws-lc-rs), so the
+        // process default must be chosen; an earlier choice stands.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let identity = tonic::transport::Identity::from_pem(t.cert_pem, t.key_pem);
         builder = builder
             .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
