@@ -228,6 +228,34 @@ fn sql_role_filters_equal_on_ballista_standalone_and_embedded() {
 }
 
 #[test]
+fn a_query_over_its_time_limit_stops_with_a_clear_error() {
+    let store = store();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "").to_str().unwrap().to_string();
+    let text_cfg = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("query_timeout_seconds = 120", "query_timeout_seconds = 3");
+    std::fs::write(&cfg, text_cfg).unwrap();
+    let t = std::time::Instant::now();
+    let o = drdsurv(&[
+        "--store",
+        store.to_str().unwrap(),
+        "--config",
+        &cfg,
+        "sql",
+        "SELECT count(*) FROM generate_series(1, 1000000000000)",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stdout));
+    assert!(
+        text(&o.stderr).contains("time limit of 3s"),
+        "{}",
+        text(&o.stderr)
+    );
+    // Stopped at the limit (plus the catalog load, which does not count), not run to the end.
+    assert!(t.elapsed().as_secs() < 120, "{:?}", t.elapsed());
+}
+
+#[test]
 fn flight_over_tls_with_a_self_signed_certificate() {
     let store = store();
     let dir = tempfile::tempdir().unwrap();
