@@ -215,6 +215,29 @@ fn sql_role_filters_equal_on_ballista_standalone_and_embedded() {
         let national = sql_as(store, None, "embedded", "national", q);
         assert!(national.lines().count() > embedded.lines().count() || q.contains("area_type"));
     }
+    // The Flight server on Ballista standalone answers as the embedded engine does.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "");
+    let server = serve(store, &cfg, &["--engine", "ballista:standalone"]);
+    let q = queries[2];
+    let spec = serde_json::json!({"uri": server.uri, "token": TOKENS[1].2, "sql": q});
+    let over_flight: serde_json::Value =
+        serde_json::from_str(python("query", &spec).trim()).unwrap();
+    let o = drdsurv(&[
+        "--store",
+        store.to_str().unwrap(),
+        "sql",
+        "--role",
+        &role,
+        "--format",
+        "json",
+        q,
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let embedded: serde_json::Value = serde_json::from_str(text(&o.stdout).trim()).unwrap();
+    assert_eq!(over_flight, embedded);
+    drop(server);
+
     let o = drdsurv(&[
         "--store",
         store.to_str().unwrap(),
