@@ -418,8 +418,8 @@ fn one_query_joins_a_local_store_and_a_store_on_s3() {
     // A join across the two stores, and the role filter applies in both catalogs.
     let joined = one(
         "national",
-        "SELECT count(*) FROM wales.sources.coroner w JOIN drdsurv.marts.mart_areas a \
-         ON a.partnership_code = w.residence_area",
+        "SELECT count(*) FROM wales.sources.coroner w JOIN drdsurv.reference.partnerships p \
+         ON p.code = w.residence_area",
     );
     assert!(joined > 0 && joined <= away);
     let role = format!("partnership:{AREA}");

@@ -37,7 +37,7 @@
 //! [[server.users]]
 //! name = "nat-analyst"
 //! role = "national"            # or public, or partnership:E06000047
-//! token_sha256 = "<64 hex>"    # printf %s "$TOKEN" | sha256sum
+//! token_sha256 = "875ca15102495ea430c9af8e6eeb9a455e58e74d842b8bf852eed00b0482e739"   # printf %s "$TOKEN" | sha256sum
 //!
 //! [catalogs]                   # more stores, queried as <name>.<schema>.<table>
 //! wales = "s3://drd-wales/store"
