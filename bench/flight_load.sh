@@ -47,7 +47,7 @@ c = f.connect(sys.argv[1], db_kwargs={DatabaseOptions.AUTHORIZATION_HEADER.value
 cur = c.cursor(); cur.execute("SELECT count(*) FROM marts.benchmarks"); print("warm-up rows:", cur.fetchone()[0])
 PY
 {
-  echo "# bench/flight_load.sh on $(nproc) cores, $(date -u +%Y-%m-%d), demo store (small), release build"
+  echo "# bench/flight_load.sh on $(nproc) cores, $(date -u +%Y-%m-%d), demo store (small), binary $bin"
   python3 bench/flight_load.py "grpc://127.0.0.1:$port" "$ptok" "$ntok" "$area" "${SECONDS_RUN:-30}"
   rss=$(ps -o rss= -p $server | awk '{printf "%.0f MiB", $1/1024}')
   echo "server RSS after the run: $rss"
