@@ -478,6 +478,10 @@ impl Ingestor<'_> {
             rows_read = receipt.rows_read,
             rows_accepted = receipt.rows_accepted,
             rows_quarantined = receipt.rows_quarantined,
+            monotonic_counter.drdsurv_ingest_files = 1u64,
+            monotonic_counter.drdsurv_ingest_rows_accepted = receipt.rows_accepted,
+            monotonic_counter.drdsurv_ingest_rows_quarantined = receipt.rows_quarantined,
+            source = source.code(),
             "file ingested"
         );
         Ok(receipt)

@@ -41,6 +41,33 @@ pub async fn render(
     period: Option<&str>,
     area: Option<&str>,
 ) -> Result<Rendered, Error> {
+    use tracing::Instrument as _;
+    let span = tracing::info_span!(
+        "render_reports",
+        period = period.unwrap_or("latest"),
+        release = tracing::field::Empty,
+        areas = tracing::field::Empty,
+    );
+    let started = std::time::Instant::now();
+    let r = render_inner(store, period, area)
+        .instrument(span.clone())
+        .await?;
+    span.record("release", r.release_id.as_str());
+    span.record("areas", r.areas as u64);
+    tracing::info!(
+        parent: &span,
+        histogram.drdsurv_report_render_seconds = started.elapsed().as_secs_f64(),
+        monotonic_counter.drdsurv_reports_rendered = r.areas as u64,
+        "reports rendered"
+    );
+    Ok(r)
+}
+
+async fn render_inner(
+    store: &Store,
+    period: Option<&str>,
+    area: Option<&str>,
+) -> Result<Rendered, Error> {
     let os = crate::publish::object_store(store)?;
     let id = release::latest_release(&os, period)
         .await?

@@ -1,4 +1,5 @@
-//! Read-only HTTP for the reports: `GET /healthz` answers `ok`; `GET /<path>` serves
+//! Read-only HTTP for the reports: `GET /healthz` answers `ok`; `GET /metrics` gives this
+//! process's metrics in the Prometheus text format (`drd_telemetry::prometheus`); `GET /<path>` serves
 //! `reports/<path>` from the store (a path ending in `/` serves its `index.html`); `GET /`
 //! lists the periods with reports. Only GET and HEAD are allowed.
 //!
@@ -111,6 +112,20 @@ fn plain(status: StatusCode, text: &'static str) -> Response {
 }
 
 async fn handle(State(app): State<Arc<App>>, method: Method, uri: Uri) -> Response {
+    let metrics = uri.path() == "/metrics";
+    let resp = respond(&app, &method, &uri).await;
+    if !metrics {
+        let status = resp.status();
+        tracing::info!(
+            monotonic_counter.drdsurv_http_requests = 1u64,
+            status = status.as_str(),
+            "http request"
+        );
+    }
+    resp
+}
+
+async fn respond(app: &App, method: &Method, uri: &Uri) -> Response {
     if method != Method::GET && method != Method::HEAD {
         return plain(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -120,8 +135,19 @@ async fn handle(State(app): State<Arc<App>>, method: Method, uri: Uri) -> Respon
     if uri.path() == "/healthz" {
         return plain(StatusCode::OK, "ok\n");
     }
+    if uri.path() == "/metrics" {
+        return (
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            drd_telemetry::prometheus::render(env!("CARGO_PKG_VERSION")),
+        )
+            .into_response();
+    }
     if uri.path() == "/" {
-        return index(&app).await;
+        return index(app).await;
     }
     let path = match resolve(uri.path()) {
         Ok(p) => p,

@@ -362,11 +362,20 @@ impl QueryService {
     /// Runs a planned query. The stream ends with an error if a limit is reached; the audit
     /// record is written when the stream ends or is dropped.
     pub async fn execute(&self, q: Planned) -> Result<Batches, QueryError> {
+        let span = tracing::info_span!(
+            "query",
+            query_id = %q.record.query_id,
+            user = %q.record.user,
+            role = %q.record.role,
+            rows = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+        );
         let mut guard = Guard {
             auditor: self.auditor.clone(),
             record: Some(q.record),
             started: q.started,
             rows: 0,
+            span,
         };
         let _ = q.started_at;
         let timeout = self.limits.timeout;
@@ -446,6 +455,8 @@ struct Guard {
     record: Option<Record>,
     started: Instant,
     rows: u64,
+    /// The query's span: open while the query runs, closed when the guard drops.
+    span: tracing::Span,
 }
 
 impl Guard {
@@ -455,6 +466,17 @@ impl Guard {
             r.duration = self.started.elapsed();
             r.outcome = outcome;
             r.message = message;
+            self.span.record("rows", r.rows);
+            self.span.record("outcome", outcome.as_str());
+            tracing::info!(
+                parent: &self.span,
+                histogram.drdsurv_query_duration_seconds = r.duration.as_secs_f64(),
+                monotonic_counter.drdsurv_queries = 1u64,
+                monotonic_counter.drdsurv_query_rows = r.rows,
+                outcome = outcome.as_str(),
+                role_kind = r.role.split(':').next().unwrap_or_default(),
+                "query finished"
+            );
             if let Some(a) = &self.auditor {
                 a.log(r);
             }

@@ -20,11 +20,16 @@
 //! ```
 
 mod layout;
+mod maintain;
 mod portable;
 mod table;
 mod view;
 
 pub use layout::{TableKind, table_path};
+pub use maintain::{
+    Commit, DEFAULT_RETENTION_DAYS, MaintainOptions, TableUpkeep, retention_properties,
+    set_default_retention_days,
+};
 pub use portable::{PortablePlans, delta_provider, plans_travel, union_provider};
 pub use table::{AppendResult, Appender, TableInfo, writer_properties};
 pub use view::{current_view_sql, key_hash_udf, register_view_functions, stored_key};
@@ -102,9 +107,18 @@ pub struct Store {
     /// For `memory://`: the one in-memory object store every table of this store shares.
     memory: Option<Arc<dyn ObjectStore>>,
     options: HashMap<String, String>,
+    /// History kept by tables this store creates, in days (see [`MaintainOptions`]).
+    retention_days: u64,
 }
 
 impl Store {
+    /// Sets the history that tables created from now on keep (default 7 years).
+    #[must_use]
+    pub fn with_retention_days(mut self, days: u64) -> Store {
+        self.retention_days = days;
+        self
+    }
+
     /// Opens a store. A plain path is made absolute and created if missing. Cloud settings
     /// come from the environment.
     pub fn open(spec: &str) -> Result<Store> {
@@ -171,6 +185,7 @@ impl Store {
             backend,
             memory,
             options: all,
+            retention_days: maintain::default_retention_days(),
         })
     }
 

@@ -132,6 +132,11 @@ impl Store {
         let created = t
             .create()
             .with_columns(st.fields().cloned())
+            .with_configuration(
+                crate::retention_properties(self.retention_days)
+                    .into_iter()
+                    .map(|(k, v)| (k, Some(v))),
+            )
             .with_save_mode(SaveMode::ErrorIfExists)
             .await;
         match created {

@@ -5,8 +5,10 @@
 //! (default `info`, with dependencies at `warn`). [`otel_layer`] turns the same spans into
 //! OpenTelemetry spans for any SDK exporter, and [`metrics_layer`] turns events with metric
 //! fields into OpenTelemetry metrics (tests use the in-memory exporters). When
-//! `OTEL_EXPORTER_OTLP_ENDPOINT` is set, [`init`] exports both over OTLP; otherwise export is
-//! off. Binaries never configure tracing themselves.
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` is set, [`init`] exports both over OTLP (HTTP/protobuf or
+//! gRPC, chosen by `OTEL_EXPORTER_OTLP_PROTOCOL`); otherwise export is off. The same metric
+//! events are always kept in-process for Prometheus ([`prometheus::render`], served at
+//! `/metrics`). Binaries never configure tracing themselves.
 //!
 //! Log messages are constant strings with values in fields, and never carry a row's content
 //! (docs/style.md): identifiers must not reach a log.
@@ -15,6 +17,8 @@
 //! let _telemetry = drd_telemetry::init(drd_telemetry::LogFormat::Human).unwrap();
 //! tracing::info!(files = 3, "generated");
 //! ```
+
+pub mod prometheus;
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::FmtSpan;
@@ -66,6 +70,9 @@ pub enum Error {
 pub struct Telemetry {
     tracer: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
     meter: Option<opentelemetry_sdk::metrics::SdkMeterProvider>,
+    /// The gRPC exporter's connection lives on this runtime (the SDK's export threads only
+    /// block on futures), so it outlasts every command's own runtime.
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl Telemetry {
@@ -83,6 +90,9 @@ impl Drop for Telemetry {
         if let Some(m) = self.meter.take() {
             let _ = m.shutdown();
         }
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_timeout(std::time::Duration::from_secs(2));
+        }
     }
 }
 
@@ -95,15 +105,72 @@ fn otlp_wanted() -> bool {
     !disabled && (set("OTEL_EXPORTER_OTLP_ENDPOINT") || set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
 }
 
+/// Whether a signal goes over gRPC: `OTEL_EXPORTER_OTLP_<SIGNAL>_PROTOCOL`, else
+/// `OTEL_EXPORTER_OTLP_PROTOCOL`, is `grpc` (the default is `http/protobuf`).
+fn grpc(signal: &str) -> bool {
+    let get = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    get(&format!("OTEL_EXPORTER_OTLP_{signal}_PROTOCOL"))
+        .or_else(|| get("OTEL_EXPORTER_OTLP_PROTOCOL"))
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("grpc"))
+}
+
+/// Who is exporting: the resource attributes beside the standard ones.
+#[derive(Debug, Clone, Default)]
+pub struct Service {
+    /// `service.version` (the binary's version).
+    pub version: String,
+    /// `drdsurv.submitter`, for a command that works for one submitter.
+    pub submitter: Option<String>,
+}
+
+/// The resource every span and metric carries. `OTEL_SERVICE_NAME` and
+/// `OTEL_RESOURCE_ATTRIBUTES` are read by the SDK; drdsurv adds `service.name = drdsurv`,
+/// `service.version` and `deployment.environment = unspecified` where those left them out,
+/// and the submitter.
+pub fn resource(service: &Service) -> opentelemetry_sdk::Resource {
+    use opentelemetry::{Key, KeyValue};
+    let from_env = opentelemetry_sdk::Resource::builder().build();
+    let mut extra = Vec::new();
+    if std::env::var("OTEL_SERVICE_NAME").map_or(true, |v| v.trim().is_empty())
+        && from_env
+            .get(&Key::new("service.name"))
+            .is_none_or(|v| v.as_str().starts_with("unknown_service"))
+    {
+        extra.push(KeyValue::new("service.name", "drdsurv"));
+    }
+    if from_env.get(&Key::new("service.version")).is_none() && !service.version.is_empty() {
+        extra.push(KeyValue::new("service.version", service.version.clone()));
+    }
+    if from_env.get(&Key::new("deployment.environment")).is_none() {
+        let env = from_env
+            .get(&Key::new("deployment.environment.name"))
+            .map_or_else(|| "unspecified".to_string(), |v| v.as_str().into_owned());
+        extra.push(KeyValue::new("deployment.environment", env));
+    }
+    if let Some(s) = &service.submitter {
+        extra.push(KeyValue::new("drdsurv.submitter", s.clone()));
+    }
+    opentelemetry_sdk::Resource::builder()
+        .with_attributes(extra)
+        .build()
+}
+
 /// Installs the global subscriber, writing to standard error. Call once, first thing in `main`,
-/// and keep the returned guard until the end.
-///
-/// When `OTEL_EXPORTER_OTLP_ENDPOINT` is set, every span also goes to an OTLP collector (HTTP
-/// with protobuf, batched), and events with `histogram.`, `counter.` or `monotonic_counter.`
-/// fields become metrics on the same endpoint. The exporters read the standard `OTEL_*`
-/// variables (endpoint, headers, timeout; `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES`
-/// for the resource, service name `drdsurv` by default). Otherwise nothing is exported.
+/// and keep the returned guard until the end. Same as [`init_for`] with no service details.
 pub fn init(format: LogFormat) -> Result<Telemetry, Error> {
+    init_for(format, &Service::default())
+}
+
+/// Installs the global subscriber, writing to standard error; keep the returned guard until
+/// the end.
+///
+/// When `OTEL_EXPORTER_OTLP_ENDPOINT` is set, every span also goes to an OTLP collector
+/// (batched), and events with `histogram.`, `counter.` or `monotonic_counter.` fields become
+/// metrics on the same endpoint. Only the standard `OTEL_*` variables configure export:
+/// endpoint, `OTEL_EXPORTER_OTLP_PROTOCOL` (`http/protobuf`, the default, or `grpc`), headers,
+/// timeout, `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES` ([`resource`]). Otherwise
+/// nothing is exported.
+pub fn init_for(format: LogFormat, service: &Service) -> Result<Telemetry, Error> {
     use tracing_subscriber::Layer as _;
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
@@ -131,25 +198,51 @@ pub fn init(format: LogFormat) -> Result<Telemetry, Error> {
     };
     let mut telemetry = Telemetry::default();
     if otlp_wanted() {
-        let resource = opentelemetry_sdk::Resource::builder()
-            .with_service_name(
-                std::env::var("OTEL_SERVICE_NAME").unwrap_or_else(|_| "drdsurv".into()),
-            )
-            .build();
-        let spans = opentelemetry_otlp::SpanExporter::builder()
-            .with_http()
-            .build()
-            .map_err(|e| Error::Otlp(e.to_string()))?;
+        let resource = resource(service);
+        let otlp = |e: opentelemetry_otlp::ExporterBuildError| Error::Otlp(e.to_string());
+        let (grpc_traces, grpc_metrics) = (grpc("TRACES"), grpc("METRICS"));
+        if grpc_traces || grpc_metrics {
+            telemetry.runtime = Some(
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .thread_name("otlp-grpc")
+                    .enable_all()
+                    .build()
+                    .map_err(|e| Error::Otlp(e.to_string()))?,
+            );
+        }
+        let _in_rt = telemetry
+            .runtime
+            .as_ref()
+            .map(tokio::runtime::Runtime::enter);
+        let spans = if grpc_traces {
+            opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .build()
+                .map_err(otlp)?
+        } else {
+            opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .build()
+                .map_err(otlp)?
+        };
         telemetry.tracer = Some(
             opentelemetry_sdk::trace::SdkTracerProvider::builder()
                 .with_batch_exporter(spans)
                 .with_resource(resource.clone())
                 .build(),
         );
-        let metrics = opentelemetry_otlp::MetricExporter::builder()
-            .with_http()
-            .build()
-            .map_err(|e| Error::Otlp(e.to_string()))?;
+        let metrics = if grpc_metrics {
+            opentelemetry_otlp::MetricExporter::builder()
+                .with_tonic()
+                .build()
+                .map_err(otlp)?
+        } else {
+            opentelemetry_otlp::MetricExporter::builder()
+                .with_http()
+                .build()
+                .map_err(otlp)?
+        };
         telemetry.meter = Some(
             opentelemetry_sdk::metrics::SdkMeterProvider::builder()
                 .with_periodic_exporter(metrics)
@@ -164,6 +257,7 @@ pub fn init(format: LogFormat) -> Result<Telemetry, Error> {
         .with(fmt)
         .with(otel)
         .with(metrics)
+        .with(prometheus::PrometheusLayer)
         .try_init()
         .map_err(|e| Error::AlreadySet(e.to_string()))?;
     Ok(telemetry)

@@ -136,6 +136,33 @@ enum Command {
         #[arg(long, env = "DRDSURV_MODELS", default_value = "sql/models")]
         models: PathBuf,
     },
+    /// Table upkeep: compact small files, write a checkpoint and vacuum, for every Delta
+    /// table in the store (or one). History inside the retention (config
+    /// `[maintenance] retention_days`, default 7 years) stays queryable. Prints one JSON line
+    /// per table.
+    Maintain {
+        /// Only this table, e.g. sources/top/provider-a or marts/indicators.
+        #[arg(long)]
+        table: Option<String>,
+        /// History kept, in days (overrides the config file).
+        #[arg(long)]
+        retention_days: Option<u64>,
+        /// Report what vacuum would delete; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Delta time travel for recovery: list a table's versions, or restore it to one. A
+    /// restore is a new commit, so it can itself be undone.
+    Restore {
+        /// The table, e.g. marts/indicators or sources/coroner/coroner-leeds.
+        table: String,
+        /// Restore to this version.
+        #[arg(long, conflicts_with = "list")]
+        version: Option<u64>,
+        /// List the versions (version, time, operation), newest last.
+        #[arg(long)]
+        list: bool,
+    },
     /// The run ledger: status, timings and errors of pipeline runs, newest last.
     Runs {
         /// Only this pipeline.
@@ -373,17 +400,25 @@ fn usage(message: impl Into<String>) -> Failure {
 fn run(cli: Cli) -> Result<(), Failure> {
     let format =
         drd_telemetry::LogFormat::parse(&cli.log_format).map_err(|e| usage(e.to_string()))?;
-    let _telemetry = drd_telemetry::init(format)?;
+    let service = drd_telemetry::Service {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        submitter: match &cli.command {
+            Command::Ingest { submitter, .. } => Some(submitter.clone()),
+            _ => None,
+        },
+    };
+    let _telemetry = drd_telemetry::init_for(format, &service)?;
     if let Some(c) = &cli.config
         && !c.is_file()
     {
         return Err(usage(format!("config file {} does not exist", c.display())));
     }
+    let base_config = load_config(cli.config.as_deref())?;
+    // Tables created by this command keep the configured history.
+    drd_store::set_default_retention_days(base_config.maintenance.retention_days);
     let engine = match &cli.engine {
         Some(e) => e.clone(),
-        None => load_config(cli.config.as_deref())?
-            .engine
-            .unwrap_or_else(|| "embedded".into()),
+        None => base_config.engine.unwrap_or_else(|| "embedded".into()),
     };
     let engine = drd_engine::Engine::parse(&engine).map_err(usage)?;
     let mut stdout = std::io::stdout().lock();
@@ -470,7 +505,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 Default::default()
             };
             let mut failed = 0;
-            for p in periods {
+            let progress = Progress::new("periods", periods.len());
+            for (i, p) in periods.into_iter().enumerate() {
+                progress.step(i);
                 if done.contains(&p.to_string()) {
                     continue;
                 }
@@ -486,6 +523,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 failed += usize::from(record.status != "committed");
                 writeln!(stdout, "{}", serde_json::to_string(&record)?)?;
             }
+            progress.done();
             if failed > 0 {
                 return Err(Failure {
                     code: 1,
@@ -701,6 +739,58 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     code: 1,
                     message: format!("ballista executor: {e}"),
                 })?;
+        }
+        Command::Maintain {
+            table,
+            retention_days,
+            dry_run,
+        } => {
+            let cfg = load_config(cli.config.as_deref())?;
+            let opts = drd_store::MaintainOptions {
+                retention_days: retention_days.unwrap_or(cfg.maintenance.retention_days),
+                target_file_bytes: cfg.maintenance.target_file_mb.saturating_mul(1 << 20),
+                dry_run,
+            };
+            if opts.retention_days == 0 {
+                return Err(usage("--retention-days must be at least 1"));
+            }
+            let store = drd_store::Store::open(&cli.store)?;
+            let rt = runtime()?;
+            let tables = match table {
+                Some(t) => vec![t.trim_matches('/').to_string()],
+                None => rt.block_on(store.list_tables())?,
+            };
+            let progress = Progress::new("maintain", tables.len());
+            for (i, t) in tables.iter().enumerate() {
+                let up = rt.block_on(store.maintain_table(t, &opts))?;
+                progress.step(i + 1);
+                writeln!(stdout, "{}", serde_json::to_string(&up)?)?;
+            }
+            progress.done();
+        }
+        Command::Restore {
+            table,
+            version,
+            list,
+        } => {
+            let store = drd_store::Store::open(&cli.store)?;
+            let rt = runtime()?;
+            let table = table.trim_matches('/').to_string();
+            match (version, list) {
+                (Some(v), false) => {
+                    let now = rt.block_on(store.restore_table(&table, v))?;
+                    writeln!(
+                        stdout,
+                        "restored {table} to version {v} as version {now}"
+                    )?;
+                }
+                (None, true) => {
+                    for h in rt.block_on(store.table_history(&table))? {
+                        writeln!(stdout, "{}\t{}\t{}", h.version, h.time, h.operation)?;
+                    }
+                }
+                _ => return Err(usage("give --version N to restore, or --list")),
+            }
         }
         Command::Runs { pipeline, last } => {
             let store = drd_store::Store::open(&cli.store)?;
@@ -1272,6 +1362,45 @@ fn demo_reference(store: &str, inbox: &std::path::Path) -> Result<Vec<String>, F
         done.push(format!("{table} ({rows} rows)"));
     }
     Ok(done)
+}
+
+/// Progress of a long command on standard error: a line rewritten in place when standard
+/// error is a terminal, nothing otherwise (logs and pipes stay clean).
+struct Progress {
+    label: &'static str,
+    total: usize,
+    on: bool,
+    start: Instant,
+}
+
+impl Progress {
+    fn new(label: &'static str, total: usize) -> Progress {
+        use std::io::IsTerminal as _;
+        Progress {
+            label,
+            total,
+            on: std::io::stderr().is_terminal() && total > 1,
+            start: Instant::now(),
+        }
+    }
+
+    fn step(&self, done: usize) {
+        if self.on {
+            let _ = write!(
+                std::io::stderr(),
+                "\r{}: {done}/{} ({:.0} s)\x1b[K",
+                self.label,
+                self.total,
+                self.start.elapsed().as_secs_f64()
+            );
+        }
+    }
+
+    fn done(&self) {
+        if self.on {
+            let _ = writeln!(std::io::stderr());
+        }
+    }
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {

@@ -41,6 +41,10 @@
 //!
 //! [catalogs]                   # more stores, queried as <name>.<schema>.<table>
 //! wales = "s3://drd-wales/store"
+//!
+//! [maintenance]                # drdsurv maintain
+//! retention_days = 2557        # 7 years of history: time travel and vacuum
+//! target_file_mb = 128         # compaction's target file size
 //! ```
 
 use std::collections::HashSet;
@@ -72,6 +76,29 @@ pub struct Config {
     /// More stores attached as named catalogs.
     #[serde(default)]
     pub catalogs: std::collections::BTreeMap<String, String>,
+    /// Table upkeep.
+    #[serde(default)]
+    pub maintenance: MaintenanceConfig,
+}
+
+/// `[maintenance]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MaintenanceConfig {
+    /// History kept, in days: time travel reaches this far back and vacuum keeps every file
+    /// a version inside it needs. Also given to tables when they are created.
+    pub retention_days: u64,
+    /// Compaction's target file size, in MiB.
+    pub target_file_mb: u64,
+}
+
+impl Default for MaintenanceConfig {
+    fn default() -> Self {
+        MaintenanceConfig {
+            retention_days: drd_store::DEFAULT_RETENTION_DAYS,
+            target_file_mb: 128,
+        }
+    }
 }
 
 /// `[server]`.
@@ -163,6 +190,12 @@ impl Config {
         let c: Config =
             toml::from_str(&text).map_err(|e| format!("config {}: {e}", path.display()))?;
         let w = &c.worker;
+        if c.maintenance.retention_days == 0 || c.maintenance.target_file_mb == 0 {
+            return Err(format!(
+                "config {}: [maintenance] retention_days and target_file_mb must be at least 1",
+                path.display()
+            ));
+        }
         if w.batch_rows == 0 || w.retry_attempts == 0 {
             return Err(format!(
                 "config {}: [worker] batch_rows and retry_attempts must be at least 1",
