@@ -163,6 +163,13 @@ enum Command {
         #[arg(long)]
         list: bool,
     },
+    /// Container and service health probe: with --url, GET it and succeed on 200 (the
+    /// server's /healthz); without, succeed when the store can be listed. Exits 1 otherwise.
+    Healthcheck {
+        /// An http:// URL to GET, e.g. http://127.0.0.1:8080/healthz.
+        #[arg(long)]
+        url: Option<String>,
+    },
     /// The run ledger: status, timings and errors of pipeline runs, newest last.
     Runs {
         /// Only this pipeline.
@@ -779,10 +786,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             match (version, list) {
                 (Some(v), false) => {
                     let now = rt.block_on(store.restore_table(&table, v))?;
-                    writeln!(
-                        stdout,
-                        "restored {table} to version {v} as version {now}"
-                    )?;
+                    writeln!(stdout, "restored {table} to version {v} as version {now}")?;
                 }
                 (None, true) => {
                     for h in rt.block_on(store.table_history(&table))? {
@@ -790,6 +794,39 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     }
                 }
                 _ => return Err(usage("give --version N to restore, or --list")),
+            }
+        }
+        Command::Healthcheck { url } => {
+            let failed = |m: String| Failure {
+                code: 1,
+                message: format!("unhealthy: {m}"),
+            };
+            match url {
+                Some(u) => {
+                    let status = http_get_status(&u).map_err(failed)?;
+                    if status != 200 {
+                        return Err(failed(format!("{u} answered {status}")));
+                    }
+                    writeln!(stdout, "ok: {u} answered 200")?;
+                }
+                None => {
+                    let store = drd_store::Store::open(&cli.store)?;
+                    let rt = runtime()?;
+                    // One listing round trip to the store.
+                    rt.block_on(async {
+                        tokio::time::timeout(
+                            std::time::Duration::from_secs(15),
+                            store.submitters(
+                                drd_store::TableKind::Sources,
+                                drd_model::Source::Coroner,
+                            ),
+                        )
+                        .await
+                    })
+                    .map_err(|_| failed("the store did not answer within 15 s".into()))?
+                    .map_err(|e| failed(format!("the store cannot be listed: {e}")))?;
+                    writeln!(stdout, "ok: store reachable")?;
+                }
             }
         }
         Command::Runs { pipeline, last } => {
@@ -1364,41 +1401,66 @@ fn demo_reference(store: &str, inbox: &std::path::Path) -> Result<Vec<String>, F
     Ok(done)
 }
 
-/// Progress of a long command on standard error: a line rewritten in place when standard
-/// error is a terminal, nothing otherwise (logs and pipes stay clean).
-struct Progress {
-    label: &'static str,
-    total: usize,
-    on: bool,
-    start: Instant,
+/// The status code of a plain-HTTP GET (no TLS: probes run beside the server).
+fn http_get_status(url: &str) -> Result<u16, String> {
+    use std::io::Read as _;
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("{url}: only http:// URLs can be probed"))?;
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(host)
+        .map_err(|e| format!("{host}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{host}: no address"))?;
+    let timeout = std::time::Duration::from_secs(5);
+    let mut conn =
+        std::net::TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("{url}: {e}"))?;
+    conn.set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    write!(
+        conn,
+        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| format!("{url}: {e}"))?;
+    let mut head = [0u8; 12];
+    conn.read_exact(&mut head)
+        .map_err(|e| format!("{url}: {e}"))?;
+    std::str::from_utf8(&head[9..12])
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("{url}: not an HTTP response"))
 }
+
+/// Progress of a long command over a known number of steps, on standard error when it is a
+/// terminal (like the ingest row counter, [`progress_bar`]); nothing otherwise, so logs and
+/// pipes stay clean.
+struct Progress(Option<indicatif::ProgressBar>);
 
 impl Progress {
     fn new(label: &'static str, total: usize) -> Progress {
         use std::io::IsTerminal as _;
-        Progress {
-            label,
-            total,
-            on: std::io::stderr().is_terminal() && total > 1,
-            start: Instant::now(),
+        if !std::io::stderr().is_terminal() || total < 2 {
+            return Progress(None);
         }
+        let bar = indicatif::ProgressBar::new(total as u64);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {pos}/{len} {elapsed} (eta {eta})",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_prefix(label);
+        Progress(Some(bar))
     }
 
     fn step(&self, done: usize) {
-        if self.on {
-            let _ = write!(
-                std::io::stderr(),
-                "\r{}: {done}/{} ({:.0} s)\x1b[K",
-                self.label,
-                self.total,
-                self.start.elapsed().as_secs_f64()
-            );
+        if let Some(b) = &self.0 {
+            b.set_position(done as u64);
         }
     }
 
     fn done(&self) {
-        if self.on {
-            let _ = writeln!(std::io::stderr());
+        if let Some(b) = &self.0 {
+            b.finish_and_clear();
         }
     }
 }

@@ -243,3 +243,47 @@ impl Config {
             .map(|s| s.areas.as_slice())
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn examples(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                examples(&p, out);
+            } else if p.extension().is_some_and(|x| x == "toml") {
+                out.push(p);
+            }
+        }
+    }
+
+    /// Every example config under deploy/config loads with this loader, and its server users
+    /// pass the same checks `serve` makes.
+    #[test]
+    fn deploy_config_examples_load() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/config");
+        let mut files = Vec::new();
+        examples(&root, &mut files);
+        files.sort();
+        assert!(files.len() >= 6, "{files:?}");
+        let mut inboxes = 0;
+        let mut users = 0;
+        for f in &files {
+            let c = Config::load(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+            drd_server::auth::Authenticator::new(&c.server.users, None)
+                .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+            inboxes += c.inboxes.len();
+            users += c.server.users.len();
+        }
+        assert!(inboxes >= 6 && users >= 2, "{inboxes} inboxes, {users} users");
+        // The loader is strict: a misspelt key in an example would fail.
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(&bad, "[maintenance]\nretention_dayz = 5\n").unwrap();
+        let e = Config::load(&bad).unwrap_err();
+        assert!(e.contains("retention_dayz"), "{e}");
+    }
+}
