@@ -12,7 +12,11 @@
 #   - Debian chromium, and npm playwright-core and axe-core (tests/browser): the reports are
 #     opened in a real headless browser and checked for accessibility;
 #   - adbc-driver-flightsql (with adbc-driver-manager) and pyarrow.flight: real Flight SQL
-#     clients for the query service's role, limit and audit tests.
+#     clients for the query service's role, limit and audit tests;
+#   - prometheus-client: its parser reads `serve --http`'s /metrics;
+#   - kubernetes-validate and check-jsonschema (pip), kubectl (for its kustomize) and
+#     systemd-analyze (Debian systemd): deploy/validate.sh checks every deploy file with them,
+#     after the tests (it needs the built binary).
 # Safe to run again and again; CI (.ci/run) calls this same script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,9 +53,23 @@ if ! python3 -c "import adbc_driver_flightsql.dbapi, adbc_driver_manager, pyarro
   python3 -m pip install --quiet --disable-pip-version-check adbc-driver-flightsql adbc-driver-manager pyarrow
 fi
 
+if ! python3 -c "import prometheus_client, kubernetes_validate, check_jsonschema" >/dev/null 2>&1; then
+  echo "tests/run.sh: installing prometheus-client, kubernetes-validate and check-jsonschema (pip)"
+  python3 -m pip install --quiet --disable-pip-version-check prometheus-client kubernetes-validate check-jsonschema
+fi
+if ! command -v kubectl >/dev/null 2>&1; then
+  echo "tests/run.sh: installing kubectl (apt-get kubernetes-client)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends kubernetes-client >/dev/null
+fi
+if ! command -v systemd-analyze >/dev/null 2>&1; then
+  echo "tests/run.sh: installing systemd-analyze (apt-get systemd)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends systemd >/dev/null
+fi
+
 python3 tests/python/stats_reference.py crates/drd-stats/tests/fixtures/reference.json
 python3 tests/python/alarm_rate_reference.py crates/drd-stats/tests/fixtures/alarm_rate.json
 Rscript tests/r/alerts_reference.R crates/drd-stats/tests/fixtures/alerts_reference.json
 
 cargo test --workspace --all-targets "$@"
 cargo test --workspace --doc "$@"
+bash deploy/validate.sh "$CARGO_TARGET_DIR/debug/drdsurv"

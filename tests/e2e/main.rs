@@ -11,6 +11,7 @@ mod otel;
 mod pipeline;
 mod places;
 mod report;
+mod runbook;
 mod sql;
 mod storage;
 mod worker;

@@ -1639,3 +1639,177 @@ fn summary(m: &drd_synth::Manifest, out: &std::path::Path) -> String {
         out.join("manifest.json").display()
     )
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// Splits a shell line into words and operators (`|`, `||`, `&&`, `;`, `>`, `<`, `$(`,
+    /// `)`), honouring quotes and backslashes; stops at a comment. A word that is only a
+    /// variable reference (`$X`, `"$X"`, `${X}`) becomes `1`.
+    fn shell_words(line: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut cur = String::new();
+        let mut started = false;
+        let mut var_only = true;
+        let mut chars = line.chars().peekable();
+        let flush = |out: &mut Vec<String>, cur: &mut String, started: &mut bool, v: &mut bool| {
+            if *started {
+                let is_var = *v && cur.starts_with('$') && !cur.starts_with("$(");
+                out.push(if is_var {
+                    "1".into()
+                } else {
+                    std::mem::take(cur)
+                });
+            }
+            cur.clear();
+            *started = false;
+            *v = true;
+        };
+        while let Some(c) = chars.next() {
+            match c {
+                '\'' => {
+                    started = true;
+                    var_only = false;
+                    for d in chars.by_ref() {
+                        if d == '\'' {
+                            break;
+                        }
+                        cur.push(d);
+                    }
+                }
+                '"' => {
+                    started = true;
+                    while let Some(d) = chars.next() {
+                        match d {
+                            '"' => break,
+                            '\\' => cur.extend(chars.next()),
+                            _ => cur.push(d),
+                        }
+                    }
+                }
+                '\\' => {
+                    started = true;
+                    var_only = false;
+                    cur.extend(chars.next());
+                }
+                '#' if !started => break,
+                ' ' | '\t' => flush(&mut out, &mut cur, &mut started, &mut var_only),
+                '$' if chars.peek() == Some(&'(') => {
+                    chars.next();
+                    flush(&mut out, &mut cur, &mut started, &mut var_only);
+                    out.push("$(".into());
+                }
+                '|' | '&' | ';' | '>' | '<' | ')' => {
+                    flush(&mut out, &mut cur, &mut started, &mut var_only);
+                    let mut op = c.to_string();
+                    if matches!(chars.peek(), Some(&d) if d == c) {
+                        op.push(c);
+                        chars.next();
+                    }
+                    out.push(op);
+                }
+                _ => {
+                    if !started && c != '$' {
+                        var_only = false;
+                    }
+                    started = true;
+                    cur.push(c);
+                }
+            }
+        }
+        flush(&mut out, &mut cur, &mut started, &mut var_only);
+        out
+    }
+
+    /// Every `drdsurv …` command in a line: the words after `drdsurv` up to an operator.
+    fn commands(line: &str) -> Vec<Vec<String>> {
+        let ops = ["|", "||", "&&", ";", ">", ">>", "<", "$(", ")", "&"];
+        let mut out = Vec::new();
+        for seg in shell_words(line).split(|w| ops.contains(&w.as_str())) {
+            let mut it = seg
+                .iter()
+                .skip_while(|w| w.contains('=') && !w.starts_with('-'));
+            if it.next().is_some_and(|w| w == "drdsurv") {
+                let mut cmd = vec!["drdsurv".to_string()];
+                cmd.extend(it.cloned());
+                out.push(cmd);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn shell_words_split_like_a_shell() {
+        assert_eq!(
+            commands(r#"GOOD=$(drdsurv restore "$TABLE" --list | tail -n 2) # x"#),
+            vec![vec!["drdsurv", "restore", "1", "--list"]]
+        );
+        assert_eq!(
+            commands(r#"drdsurv alerts review 42 --note 'a "b"' > out.csv"#),
+            vec![vec![
+                "drdsurv", "alerts", "review", "42", "--note", "a \"b\""
+            ]]
+        );
+        assert!(commands("echo drdsurv run x").is_empty());
+    }
+
+    /// Every `drdsurv …` command in docs/runbook.md (in shell blocks and inline code) is a
+    /// command line this binary accepts.
+    #[test]
+    fn runbook_commands_parse() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/runbook.md");
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut lines: Vec<String> = Vec::new();
+        let mut in_block = false;
+        let mut pending = String::new();
+        for raw in text.lines() {
+            let t = raw.trim_start();
+            if t.starts_with("```") {
+                in_block = !in_block;
+                continue;
+            }
+            if in_block {
+                if let Some(head) = t.strip_suffix('\\') {
+                    pending.push_str(head);
+                    continue;
+                }
+                pending.push_str(t);
+                lines.push(std::mem::take(&mut pending));
+            } else {
+                // Inline code spans.
+                for (i, span) in t.split('`').enumerate() {
+                    if i % 2 == 1 && span.starts_with("drdsurv ") && !span.contains('…') {
+                        lines.push(span.to_string());
+                    }
+                }
+            }
+        }
+        let mut checked = 0;
+        let mut subcommands = std::collections::BTreeSet::new();
+        for line in &lines {
+            for cmd in commands(line) {
+                if let Err(e) = Cli::try_parse_from(&cmd) {
+                    // --version prints and "fails" with DisplayVersion; that is a success.
+                    assert!(
+                        matches!(e.kind(), clap::error::ErrorKind::DisplayVersion),
+                        "runbook command {cmd:?} does not parse: {e}"
+                    );
+                }
+                if let Some(sub) = cmd.iter().skip(1).find(|w| !w.starts_with('-')) {
+                    subcommands.insert(sub.clone());
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked >= 40, "only {checked} commands found");
+        for needed in [
+            "maintain", "restore", "run", "publish", "ingest", "worker", "serve",
+        ] {
+            assert!(subcommands.contains(needed), "{needed}: {subcommands:?}");
+        }
+        // The check can fail: a misspelt option is refused.
+        assert!(Cli::try_parse_from(["drdsurv", "maintain", "--retention", "5"]).is_err());
+    }
+}

@@ -278,7 +278,10 @@ mod tests {
             inboxes += c.inboxes.len();
             users += c.server.users.len();
         }
-        assert!(inboxes >= 6 && users >= 2, "{inboxes} inboxes, {users} users");
+        assert!(
+            inboxes >= 6 && users >= 2,
+            "{inboxes} inboxes, {users} users"
+        );
         // The loader is strict: a misspelt key in an example would fail.
         let dir = tempfile::tempdir().unwrap();
         let bad = dir.path().join("bad.toml");
