@@ -77,7 +77,12 @@ fn install_section_runs_on_a_fresh_store() {
     let bin = bin_dir(dir.path());
     let store = dir.path().join("store");
     let etc = dir.path().join("etc");
-    let out = run_block("install", &bin, &store, &[("ETC", etc.display().to_string())]);
+    let out = run_block(
+        "install",
+        &bin,
+        &store,
+        &[("ETC", etc.display().to_string())],
+    );
     use std::os::unix::fs::PermissionsExt as _;
     for f in ["linkage_key", "jwt_secret"] {
         let p = etc.join("credentials").join(f);
@@ -95,7 +100,10 @@ fn install_section_runs_on_a_fresh_store() {
         .lines()
         .find(|l| l.starts_with("0\t"))
         .unwrap_or_else(|| panic!("no version 0 listed: {out}"));
-    assert!(v0.ends_with("\tCREATE TABLE") || v0.contains("WRITE"), "{v0}");
+    assert!(
+        v0.ends_with("\tCREATE TABLE") || v0.contains("WRITE"),
+        "{v0}"
+    );
     // maintain --dry-run lists the one table and changes nothing.
     let upkeep: Vec<serde_json::Value> = out
         .lines()
@@ -183,19 +191,16 @@ fn backfill_and_recovery_sections_run_on_a_published_store() {
     let newest = *after.last().unwrap();
     assert!(newest > *before.last().unwrap(), "{before:?} → {after:?}");
     let index = std::fs::read_to_string(store.join("reports/2025Q4/index.html")).unwrap();
-    assert!(index.contains(&format!("2025Q4-r{newest}")), "the reports show the new release");
+    assert!(
+        index.contains(&format!("2025Q4-r{newest}")),
+        "the reports show the new release"
+    );
 
     // Recovery: a wrong population file imported by mistake, then the runbook's block.
     let count = |out: &str| -> u64 {
         out.lines()
             .rev()
-            .find_map(|l| {
-                l.trim()
-                    .trim_matches('|')
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-            })
+            .find_map(|l| l.trim().trim_matches('|').trim().parse::<u64>().ok())
             .unwrap_or_else(|| panic!("no count in {out}"))
     };
     let sql = |q: &str| {
@@ -209,7 +214,11 @@ fn backfill_and_recovery_sections_run_on_a_published_store() {
     };
     let good_rows = count(&sql("SELECT count(*) AS rows FROM reference.population"));
     let population = std::fs::read_to_string(generated.join("reference/population.csv")).unwrap();
-    let wrong: String = population.lines().take(41).map(|l| format!("{l}\n")).collect();
+    let wrong: String = population
+        .lines()
+        .take(41)
+        .map(|l| format!("{l}\n"))
+        .collect();
     let wrong_file = dir.path().join("population-wrong.csv");
     std::fs::write(&wrong_file, wrong).unwrap();
     let o = Command::new(env!("CARGO_BIN_EXE_drdsurv"))
@@ -224,7 +233,10 @@ fn backfill_and_recovery_sections_run_on_a_published_store() {
         40
     );
     let out = run_block("recovery", &bin, &store, &[]);
-    assert!(out.contains("\tRESTORE"), "the last commit is the restore: {out}");
+    assert!(
+        out.contains("\tRESTORE"),
+        "the last commit is the restore: {out}"
+    );
     assert_eq!(count(&out), good_rows, "{out}");
     assert!(good_rows > 40);
 }
