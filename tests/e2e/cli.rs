@@ -223,3 +223,43 @@ fn config_file_is_checked_and_supplies_areas() {
         "{r}"
     );
 }
+
+/// Long commands draw progress only on a terminal: `maintain --dry-run` over the demo store,
+/// once with standard error a pipe (no bar) and once under `script`, which gives it a
+/// pseudo-terminal (the bar is drawn).
+#[test]
+fn progress_shows_on_a_terminal_only() {
+    let store = crate::demo_store().to_str().unwrap().to_string();
+    let bin = env!("CARGO_BIN_EXE_drdsurv");
+    let o = std::process::Command::new(bin)
+        .args(["--store", &store, "maintain", "--dry-run"])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let tables = text(&o.stdout)
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .count();
+    assert!(tables > 100, "{tables} tables");
+    assert!(
+        !text(&o.stderr).contains("maintain ["),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = std::process::Command::new("script")
+        .args([
+            "-qec",
+            &format!("{bin} --store {store} maintain --dry-run"),
+            "/dev/null",
+        ])
+        .env("TERM", "xterm")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("maintain ["),
+        "no progress bar on a terminal"
+    );
+}

@@ -7,6 +7,7 @@ mod cli;
 mod flight;
 mod generate;
 mod ingest;
+mod maintain;
 mod otel;
 mod pipeline;
 mod places;
