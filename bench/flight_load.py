@@ -39,7 +39,10 @@ WHERE b.area_code = '{area}'
 ORDER BY b.indicator_id, b.sex, b.age_band, b.substance_group
 """
 
-HOG = "SELECT v, count(*) FROM generate_series(1, 300000000) t(v) GROUP BY v"
+# A hash aggregate over 5 million distinct 2 kB keys: about 10 GB of state, far over the 1G
+# limit. (Grouping generate_series' own ordered output would stream in constant memory.)
+HOG = ("SELECT repeat('x', 2000) || v AS s, count(*) FROM generate_series(1, 5000000) t(v) "
+       "GROUP BY s")
 
 
 def connect(uri, token):
@@ -94,6 +97,7 @@ def hog(uri, token, seconds, q):
                 failed += 1
             else:
                 other.append(str(e)[:200])
+        time.sleep(1.0)  # one user retrying a bad query, not a flood
     conn.close()
     q.put({"hog_failed_on_memory": failed, "hog_succeeded": ok, "hog_other_errors": other})
 

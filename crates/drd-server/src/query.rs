@@ -127,6 +127,9 @@ impl std::fmt::Debug for QueryService {
 
 static QUERY_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
+/// Queries of this process between execute and the end of their stream.
+static ACTIVE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 fn query_id() -> String {
     let n = QUERY_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     format!(
@@ -320,6 +323,14 @@ impl QueryService {
     ) -> Result<(datafusion::execution::SessionState, LogicalPlan), QueryError> {
         let mut state = ctx.state();
         if self.engine == Engine::Embedded {
+            // Cores are shared between the queries running now: alone, a query splits its
+            // work over every core; with many at once, each runs on its share. Splitting a
+            // small query over both cores while 19 others wait costs repartitioning and task
+            // switches for nothing (bench/results/flight_load.txt).
+            let cores = state.config().target_partitions();
+            let active = ACTIVE.load(std::sync::atomic::Ordering::Relaxed);
+            let share = (cores / (active + 1)).max(1);
+            state.config_mut().options_mut().execution.target_partitions = share;
             let rt = state.runtime_env().clone();
             let mut b = RuntimeEnvBuilder::new()
                 .with_object_store_registry(rt.object_store_registry.clone())
@@ -370,6 +381,7 @@ impl QueryService {
             rows = tracing::field::Empty,
             outcome = tracing::field::Empty,
         );
+        ACTIVE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut guard = Guard {
             auditor: self.auditor.clone(),
             record: Some(q.record),
@@ -486,6 +498,7 @@ impl Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
+        ACTIVE.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         self.finish(
             Outcome::Error,
             Some("the client stopped reading before the last row".into()),
