@@ -157,8 +157,8 @@ enum Command {
         /// The table, e.g. marts/indicators or sources/coroner/coroner-leeds.
         table: String,
         /// Restore to this version.
-        #[arg(long, conflicts_with = "list")]
-        version: Option<u64>,
+        #[arg(long = "to-version", value_name = "N", conflicts_with = "list")]
+        to_version: Option<u64>,
         /// List the versions (version, time, operation), newest last.
         #[arg(long)]
         list: bool,
@@ -777,7 +777,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Restore {
             table,
-            version,
+            to_version: version,
             list,
         } => {
             let store = drd_store::Store::open(&cli.store)?;
@@ -793,7 +793,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                         writeln!(stdout, "{}\t{}\t{}", h.version, h.time, h.operation)?;
                     }
                 }
-                _ => return Err(usage("give --version N to restore, or --list")),
+                _ => return Err(usage("give --to-version N to restore, or --list")),
             }
         }
         Command::Healthcheck { url } => {
