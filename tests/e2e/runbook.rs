@@ -107,7 +107,7 @@ fn install_section_runs_on_a_fresh_store() {
     // maintain --dry-run lists the one table and changes nothing.
     let upkeep: Vec<serde_json::Value> = out
         .lines()
-        .filter(|l| l.starts_with('{'))
+        .filter(|l| l.starts_with('{') && l.contains("\"version_before\""))
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(upkeep.len(), 1, "{out}");

@@ -332,7 +332,13 @@ impl QueryService {
             let share = (cores / (active + 1)).max(1);
             state.config_mut().options_mut().execution.target_partitions = share;
             let rt = state.runtime_env().clone();
+            // The query's own memory pool and no spilling, but the service's caches: Parquet
+            // footers and file statistics are read once per file, not once per query.
+            let caches = datafusion::execution::cache::cache_manager::CacheManagerConfig::default()
+                .with_file_metadata_cache(Some(rt.cache_manager.get_file_metadata_cache()))
+                .with_file_statistics_cache(rt.cache_manager.get_file_statistic_cache());
             let mut b = RuntimeEnvBuilder::new()
+                .with_cache_manager(caches)
                 .with_object_store_registry(rt.object_store_registry.clone())
                 .with_disk_manager_builder(
                     DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),

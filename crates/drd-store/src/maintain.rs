@@ -107,7 +107,9 @@ impl Store {
         let os = self.object_store()?;
         let mut found = Vec::new();
         let mut frontier: Vec<Option<Path>> = vec![None];
-        for _depth in 0..3 {
+        // Root, then three levels of folders: a table at depth d is seen when its folder is
+        // listed (its `_delta_log/` shows as a child).
+        for _depth in 0..4 {
             let mut next = Vec::new();
             for prefix in frontier {
                 let listing = match os.list_with_delimiter(prefix.as_ref()).await {
