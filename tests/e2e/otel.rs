@@ -399,7 +399,7 @@ fn exercise(store: &Path, r: &Received, endpoint: &str, protocol: &str) -> Strin
     assert_eq!(run.attrs["pipeline"], "alerts_weekly");
     assert_eq!(run.attrs["period"], "2025-12");
     assert_eq!(run.attrs["status"], "committed");
-    assert!(run.resource.get("drdsurv.submitter").is_none());
+    assert!(!run.resource.contains_key("drdsurv.submitter"));
     let models: Vec<_> = s.iter().filter(|s| s.name == "model").collect();
     let tests: Vec<_> = s.iter().filter(|s| s.name == "test").collect();
     assert_eq!(models.len(), ledger["models"].as_array().unwrap().len());

@@ -281,7 +281,12 @@ async fn published(store: &Store, ctx: &SessionContext) -> Result<Vec<Exposed>, 
 /// A context like `base` (functions, configuration, runtime, engine) with an empty default
 /// catalog, for [`load`] to register a store's tables in.
 pub fn scratch_context(base: &SessionContext) -> datafusion::error::Result<SessionContext> {
-    let state = base.state();
+    let mut state = base.state();
+    // Tables are read at the version of the last refresh: listing tables over those versions'
+    // files plan far faster than Delta providers (drd_store::ListingScans).
+    state
+        .config_mut()
+        .set_extension(Arc::new(drd_store::ListingScans));
     let (catalog_name, schema_name) = {
         let o = &state.config().options().catalog;
         (o.default_catalog.clone(), o.default_schema.clone())

@@ -30,7 +30,7 @@ pub use maintain::{
     Commit, DEFAULT_RETENTION_DAYS, MaintainOptions, TableUpkeep, retention_properties,
     set_default_retention_days,
 };
-pub use portable::{PortablePlans, delta_provider, plans_travel, union_provider};
+pub use portable::{ListingScans, PortablePlans, delta_provider, plans_travel, union_provider};
 pub use table::{AppendResult, Appender, TableInfo, writer_properties};
 pub use view::{current_view_sql, key_hash_udf, register_view_functions, stored_key};
 
