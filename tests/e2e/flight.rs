@@ -34,14 +34,7 @@ fn store() -> &'static Path {
     static S: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
     &S.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
-        let to = dir.path().join("store");
-        let o = Command::new("cp")
-            .arg("-a")
-            .arg(&crate::report::reported().store)
-            .arg(&to)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", text(&o.stderr));
+        let to = crate::report::reported_copy(dir.path());
         (dir, to)
     })
     .1

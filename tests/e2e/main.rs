@@ -70,6 +70,26 @@ pub fn fixture_a() -> &'static Path {
     .1
 }
 
+/// The manifest of [`fixture_a`].
+pub fn manifest() -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(fixture_a().join("manifest.json")).unwrap()).unwrap()
+}
+
+/// The partnership codes a submitter of [`fixture_a`] may send.
+pub fn areas_of(submitter: &str) -> Vec<String> {
+    manifest()["submitters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == submitter)
+        .unwrap()["areas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect()
+}
+
 /// `demo` (seed 7, 7 years, small: generated, ingested as every submitter, reference data
 /// imported), made once per test run. Tests that write to a store take their own copy
 /// ([`demo_store_copy`]).

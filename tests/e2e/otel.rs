@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 
@@ -248,19 +248,6 @@ fn resource_of_metrics(r: &Received) -> Vec<BTreeMap<String, String>> {
         .collect()
 }
 
-/// A copy of the published report store for this test.
-fn store_copy(dir: &Path) -> PathBuf {
-    let to = dir.join("store");
-    let o = Command::new("cp")
-        .arg("-a")
-        .arg(&crate::report::reported().store)
-        .arg(&to)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o.stderr));
-    to
-}
-
 fn otel_cmd(store: &Path, endpoint: &str, protocol: &str, args: &[&str]) -> Output {
     let o = Command::new(env!("CARGO_BIN_EXE_drdsurv"))
         .arg("--store")
@@ -293,20 +280,14 @@ fn otel_cmd(store: &Path, endpoint: &str, protocol: &str, args: &[&str]) -> Outp
 /// checks what arrived. Returns a text dump of every exported attribute for the scanner.
 fn exercise(store: &Path, r: &Received, endpoint: &str, protocol: &str) -> String {
     let generated = fixture_a();
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(generated.join("manifest.json")).unwrap()).unwrap();
+    let manifest = crate::manifest();
     let sub = manifest["submitters"]
         .as_array()
         .unwrap()
         .iter()
         .find(|s| s["source"] == "coroner")
         .unwrap();
-    let areas: Vec<&str> = sub["areas"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap())
-        .collect();
+    let areas = crate::areas_of(sub["id"].as_str().unwrap());
     let file = manifest["files"]
         .as_array()
         .unwrap()
@@ -493,7 +474,7 @@ fn exercise(store: &Path, r: &Received, endpoint: &str, protocol: &str) -> Strin
 #[test]
 fn otlp_export_over_http_and_grpc_reaches_real_receivers() {
     let dir = tempfile::tempdir().unwrap();
-    let store = store_copy(dir.path());
+    let store = crate::report::reported_copy(dir.path());
     let rt = crate::runtime(2);
 
     let over_http = Received::default();

@@ -73,6 +73,19 @@ pub(crate) fn reported() -> &'static Reported {
     })
 }
 
+/// A private copy of the reported store in `dir` (its path is returned), for tests that write.
+pub(crate) fn reported_copy(dir: &Path) -> PathBuf {
+    let to = dir.join("store");
+    let o = Command::new("cp")
+        .arg("-a")
+        .arg(&reported().store)
+        .arg(&to)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    to
+}
+
 fn python(args: &[&str]) -> String {
     let o = Command::new("python3")
         .arg(repo().join("tests/python/report_checks.py"))

@@ -119,19 +119,11 @@ fn install_section_runs_on_a_fresh_store() {
 fn backfill_and_recovery_sections_run_on_a_published_store() {
     let dir = tempfile::tempdir().unwrap();
     let bin = bin_dir(dir.path());
-    let store = dir.path().join("store");
-    let o = Command::new("cp")
-        .arg("-a")
-        .arg(&crate::report::reported().store)
-        .arg(&store)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o.stderr));
+    let store = crate::report::reported_copy(dir.path());
 
     // Backfill: the revised extract of the coroner who sent two.
     let generated = fixture_a();
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(generated.join("manifest.json")).unwrap()).unwrap();
+    let manifest = crate::manifest();
     let files: Vec<&serde_json::Value> = manifest["files"]
         .as_array()
         .unwrap()
@@ -150,17 +142,7 @@ fn backfill_and_recovery_sections_run_on_a_published_store() {
         .max_by_key(|f| f["path"].as_str().unwrap().to_string())
         .unwrap();
     let submitter = revised["submitter"].as_str().unwrap();
-    let areas: Vec<&str> = manifest["submitters"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == submitter)
-        .unwrap()["areas"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap())
-        .collect();
+    let areas = crate::areas_of(submitter);
     let before = releases(&store, "2025Q4");
     let out = run_block(
         "backfill",

@@ -17,7 +17,7 @@ use futures::TryStreamExt;
 use object_store::{ObjectStoreExt, PutPayload};
 
 use crate::places::{Place, moto};
-use crate::{fixture_a, text};
+use crate::{areas_of, fixture_a, manifest, text};
 
 const KEY: &str = "e2e-test-linkage-key-not-for-production-use";
 const FILE: &str = "top/provider-north-east-1/top-extract-2026-01-15.csv";
@@ -25,24 +25,6 @@ const SUBMITTER: &str = "provider-north-east-1";
 
 fn rt() -> tokio::runtime::Runtime {
     crate::runtime(2)
-}
-
-fn manifest() -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(fixture_a().join("manifest.json")).unwrap()).unwrap()
-}
-
-fn areas_of(submitter: &str) -> Vec<String> {
-    manifest()["submitters"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == submitter)
-        .unwrap()["areas"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap().to_string())
-        .collect()
 }
 
 /// Rows and planted-fault rows of a generated file, from the manifest.
