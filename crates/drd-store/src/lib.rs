@@ -112,13 +112,6 @@ pub struct Store {
 }
 
 impl Store {
-    /// Sets the history that tables created from now on keep (default 7 years).
-    #[must_use]
-    pub fn with_retention_days(mut self, days: u64) -> Store {
-        self.retention_days = days;
-        self
-    }
-
     /// Opens a store. A plain path is made absolute and created if missing. Cloud settings
     /// come from the environment.
     pub fn open(spec: &str) -> Result<Store> {
