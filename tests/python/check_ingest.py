@@ -132,5 +132,10 @@ def main(gen, store, receipts_path):
     print("all ingest checks passed")
 
 
-if __name__ == "__main__":
+def _main():
     main(*sys.argv[1:4])
+
+
+if __name__ == "__main__":
+    from native_exit import run_and_exit
+    run_and_exit(_main)

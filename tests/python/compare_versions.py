@@ -16,7 +16,6 @@ differing row.
 
 import json
 import math
-import os
 import sys
 
 from deltalake import DeltaTable
@@ -72,9 +71,5 @@ def fail(message):
 
 
 if __name__ == "__main__":
-    code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # deltalake's native runtime can abort while the interpreter shuts down ("terminate called
-    # without an active exception"), which would replace the exit code: leave at once.
-    os._exit(code)
+    from native_exit import run_and_exit
+    run_and_exit(main)

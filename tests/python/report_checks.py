@@ -314,7 +314,7 @@ def spine(store, period, areas):
     print(json.dumps({"spine": "ok", "charts": checked}))
 
 
-if __name__ == "__main__":
+def _main():
     cmd = sys.argv[1]
     if cmd == "scan":
         scan(sys.argv[2])
@@ -324,3 +324,8 @@ if __name__ == "__main__":
         spine(sys.argv[2], sys.argv[3], sys.argv[4:])
     else:
         fail(f"unknown command {cmd}")
+
+
+if __name__ == "__main__":
+    from native_exit import run_and_exit
+    run_and_exit(_main)
