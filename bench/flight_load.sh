@@ -12,9 +12,12 @@ if [ -z "${DRDSURV_BIN:-}" ]; then cargo build --release -q -p drdsurv; fi
 bin="${DRDSURV_BIN:-$CARGO_TARGET_DIR/release/drdsurv}"
 work="${BENCH_DIR:-/tmp/drdsurv-bench}/flight"
 area="${AREA:-E08000025}"
+# STORE: an existing store with marts and a release (bench/all.sh passes the national one).
+store="${STORE:-$work/store}"
+out="${OUT:-bench/results/flight_load.txt}"
 mkdir -p "$work" bench/results
-[ -d "$work/store/published" ] || RUST_LOG=warn "$bin" --store "$work/store" demo >/dev/null
-rm -rf "$work/store/audit"
+[ -d "$store/published" ] || RUST_LOG=warn "$bin" --store "$store" demo >/dev/null
+rm -rf "$store/audit"
 ptok="bench-partnership-$RANDOM$RANDOM"; ntok="bench-national-$RANDOM$RANDOM"
 sha() { printf %s "$1" | sha256sum | cut -d' ' -f1; }
 cat > "$work/drdsurv.toml" <<TOML
@@ -35,7 +38,7 @@ role = "national"
 token_sha256 = "$(sha "$ntok")"
 TOML
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-RUST_LOG=warn "$bin" --store "$work/store" --config "$work/drdsurv.toml" serve --flight "127.0.0.1:$port" >"$work/serve.out" 2>"$work/serve.err" &
+RUST_LOG=warn "$bin" --store "$store" --config "$work/drdsurv.toml" serve --flight "127.0.0.1:$port" >"$work/serve.out" 2>"$work/serve.err" &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do grep -q serving "$work/serve.out" && break; sleep 0.2; done
@@ -47,8 +50,8 @@ c = f.connect(sys.argv[1], db_kwargs={DatabaseOptions.AUTHORIZATION_HEADER.value
 cur = c.cursor(); cur.execute("SELECT count(*) FROM marts.benchmarks"); print("warm-up rows:", cur.fetchone()[0])
 PY
 {
-  echo "# bench/flight_load.sh on $(nproc) cores, $(date -u +%Y-%m-%d), demo store (small), binary $bin"
+  echo "# bench/flight_load.sh on $(nproc) cores, $(date -u +%Y-%m-%d), store $store, binary $bin"
   python3 bench/flight_load.py "grpc://127.0.0.1:$port" "$ptok" "$ntok" "$area" "${SECONDS_RUN:-30}"
   rss=$(ps -o rss= -p $server | awk '{printf "%.0f MiB", $1/1024}')
   echo "server RSS after the run: $rss"
-} | tee bench/results/flight_load.txt
+} | tee "$out"

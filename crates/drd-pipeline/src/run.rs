@@ -986,8 +986,20 @@ pub async fn register_committed_marts(
     store: &Store,
     ctx: &SessionContext,
 ) -> Result<Vec<String>, RunError> {
+    register_committed_marts_where(store, ctx, |_| true).await
+}
+
+/// [`register_committed_marts`] for the models `wanted` accepts only.
+pub async fn register_committed_marts_where(
+    store: &Store,
+    ctx: &SessionContext,
+    wanted: impl Fn(&str) -> bool,
+) -> Result<Vec<String>, RunError> {
     let mut names = Vec::new();
     for (model, (version, _run)) in committed_outputs(store).await? {
+        if !wanted(&model) {
+            continue;
+        }
         let rel = format!("marts/{model}");
         let Some(t) = store.open_table_at(&rel, version).await? else {
             continue;

@@ -115,6 +115,9 @@ impl std::fmt::Debug for Exposed {
     }
 }
 
+/// The schema of bare table names.
+pub const DEFAULT_SCHEMA: &str = "marts";
+
 /// The schemas, in the order they are listed.
 pub const SCHEMAS: [&str; 5] = ["sources", "marts", "published", "reference", "ops"];
 
@@ -142,14 +145,96 @@ fn mart_access(provider: &Arc<dyn TableProvider>) -> Access {
 
 type LoadError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Every table of `store`, as providers made in `ctx` (an engine's context: its providers
-/// are the ones its plans can carry).
-pub async fn load(store: &Store, ctx: &SessionContext) -> Result<Vec<Exposed>, LoadError> {
+/// Which tables a catalog needs to load: all of them (a server, a query over
+/// `information_schema`, or one that cannot be parsed), or only those one query names.
+///
+/// A store has hundreds of Delta tables (three per submitter); opening them all costs more
+/// than a one-off query over a few marts (bench/results/national.txt), so `drdsurv sql` loads
+/// only what its query names. Access rules do not depend on it: a table that is not loaded is
+/// simply not there, like a table the role may not read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Wanted {
+    #[default]
+    All,
+    /// (schema, table) pairs; bare names are in `marts`, the default schema.
+    Only(std::collections::BTreeSet<(String, String)>),
+}
+
+impl Wanted {
+    /// The tables `sql` names, in any catalog.
+    pub fn from_sql(sql: &str) -> Wanted {
+        let Ok(statements) = datafusion::sql::parser::DFParser::parse_sql(sql) else {
+            return Wanted::All;
+        };
+        let mut only = std::collections::BTreeSet::new();
+        for statement in &statements {
+            let Ok((tables, _ctes)) =
+                datafusion::sql::resolve::resolve_table_references(statement, true)
+            else {
+                return Wanted::All;
+            };
+            for t in tables {
+                let schema = t.schema().unwrap_or(DEFAULT_SCHEMA);
+                if schema == "information_schema" {
+                    return Wanted::All;
+                }
+                only.insert((schema.to_string(), t.table().to_string()));
+            }
+        }
+        Wanted::Only(only)
+    }
+
+    fn schema(&self, schema: &str) -> bool {
+        match self {
+            Wanted::All => true,
+            Wanted::Only(t) => t.iter().any(|(s, _)| s == schema),
+        }
+    }
+
+    fn table(&self, schema: &str, table: &str) -> bool {
+        match self {
+            Wanted::All => true,
+            Wanted::Only(t) => t.iter().any(|(s, n)| s == schema && n == table),
+        }
+    }
+}
+
+/// Every table of `store` (or those `wanted`), as providers made in `ctx` (an engine's
+/// context: its providers are the ones its plans can carry).
+pub async fn load(
+    store: &Store,
+    ctx: &SessionContext,
+    wanted: &Wanted,
+) -> Result<Vec<Exposed>, LoadError> {
     let mut out = Vec::new();
-    drd_pipeline::run::register_sources(store, ctx).await?;
-    drd_pipeline::reference::register(store, ctx).await?;
-    let marts = drd_pipeline::run::register_committed_marts(store, ctx).await?;
-    for source in [Source::Coroner, Source::Top, Source::Nsp] {
+    let sources = [Source::Coroner, Source::Top, Source::Nsp];
+    let wanted_source = |source: Source| {
+        let code = source.code();
+        [
+            code.to_string(),
+            format!("current_{code}"),
+            format!("receipts_{code}"),
+            format!("quarantine_{code}"),
+        ]
+        .iter()
+        .any(|n| wanted.table("sources", n))
+    };
+    if sources.iter().any(|s| wanted_source(*s)) {
+        drd_pipeline::run::register_sources(store, ctx).await?;
+    }
+    if wanted.schema("reference") {
+        drd_pipeline::reference::register(store, ctx).await?;
+    }
+    let marts = if wanted.schema("marts") {
+        drd_pipeline::run::register_committed_marts_where(store, ctx, |m| wanted.table("marts", m))
+            .await?
+    } else {
+        Vec::new()
+    };
+    for source in sources {
+        if !wanted_source(source) {
+            continue;
+        }
         let code = source.code();
         let access = Access::Area {
             column: area_column(source).to_string(),
@@ -167,6 +252,9 @@ pub async fn load(store: &Store, ctx: &SessionContext) -> Result<Vec<Exposed>, L
             });
         }
         for kind in [TableKind::Receipts, TableKind::Quarantine] {
+            if !wanted.table("sources", &format!("{}_{code}", kind.as_str())) {
+                continue;
+            }
             let subs = store.submitters(kind, source).await?;
             if drd_store::plans_travel(ctx) {
                 // Operational tables are read on the coordinator only.
@@ -200,6 +288,9 @@ pub async fn load(store: &Store, ctx: &SessionContext) -> Result<Vec<Exposed>, L
         });
     }
     for t in drd_pipeline::reference::TABLES {
+        if !wanted.schema("reference") {
+            break;
+        }
         out.push(Exposed {
             schema: "reference",
             name: t.to_string(),
@@ -208,7 +299,7 @@ pub async fn load(store: &Store, ctx: &SessionContext) -> Result<Vec<Exposed>, L
         });
     }
     let audit_latest = !drd_store::plans_travel(ctx);
-    if audit_latest {
+    if audit_latest && wanted.table("ops", "audit") {
         out.push(Exposed {
             schema: "ops",
             name: "audit".to_string(),
@@ -222,7 +313,7 @@ pub async fn load(store: &Store, ctx: &SessionContext) -> Result<Vec<Exposed>, L
         ("runs", drd_pipeline::run::RUNS_TABLE),
         ("audit", crate::audit::AUDIT_TABLE),
     ] {
-        if name == "audit" && audit_latest {
+        if (name == "audit" && audit_latest) || !wanted.table("ops", name) {
             continue;
         }
         if let Some(t) = store.table(rel).await? {
@@ -234,7 +325,9 @@ pub async fn load(store: &Store, ctx: &SessionContext) -> Result<Vec<Exposed>, L
             });
         }
     }
-    out.extend(published(store, ctx).await?);
+    if wanted.schema("published") {
+        out.extend(published(store, ctx).await?);
+    }
     Ok(out)
 }
 
@@ -341,7 +434,7 @@ pub fn role_context(
         let opts = state.config_mut().options_mut();
         opts.catalog.information_schema = true;
         opts.catalog.default_catalog = HOME.to_string();
-        opts.catalog.default_schema = "marts".to_string();
+        opts.catalog.default_schema = DEFAULT_SCHEMA.to_string();
         opts.catalog.create_default_catalog_and_schema = false;
     }
     let list = Arc::new(MemoryCatalogProviderList::new());
@@ -443,5 +536,50 @@ impl TableProvider for LatestAudit {
         }
         let provider = t.table_provider().await.map_err(|e| err(&e))?;
         provider.scan(state, projection, filters, limit).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Wanted;
+
+    fn only(pairs: &[(&str, &str)]) -> Wanted {
+        Wanted::Only(
+            pairs
+                .iter()
+                .map(|(s, t)| (s.to_string(), t.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn a_query_wants_the_tables_it_names() {
+        let sql = "WITH d AS (SELECT * FROM Mart_Deaths) \
+                   SELECT * FROM d JOIN reference.esp2013 e ON true \
+                   WHERE EXISTS (SELECT 1 FROM drdsurv.sources.current_top)";
+        assert_eq!(
+            Wanted::from_sql(sql),
+            only(&[
+                ("marts", "mart_deaths"),
+                ("reference", "esp2013"),
+                ("sources", "current_top"),
+            ])
+        );
+        let w = Wanted::from_sql("SELECT count(*) FROM sources.receipts_nsp");
+        assert!(w.table("sources", "receipts_nsp"));
+        assert!(!w.table("sources", "nsp"));
+        assert!(!w.schema("marts"));
+    }
+
+    #[test]
+    fn catalog_listings_and_unparsed_text_want_everything() {
+        for sql in [
+            "SELECT * FROM information_schema.tables",
+            "SELECT * FROM drdsurv.information_schema.columns",
+            "SELEC nothing FROM",
+        ] {
+            assert_eq!(Wanted::from_sql(sql), Wanted::All, "{sql}");
+        }
+        assert!(Wanted::All.table("ops", "audit"));
     }
 }

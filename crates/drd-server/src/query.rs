@@ -113,6 +113,7 @@ pub struct QueryService {
     refresh: Duration,
     loaded: tokio::sync::RwLock<Option<Arc<Loaded>>>,
     auditor: Option<Auditor>,
+    wanted: access::Wanted,
 }
 
 impl std::fmt::Debug for QueryService {
@@ -187,7 +188,15 @@ impl QueryService {
             refresh,
             loaded: tokio::sync::RwLock::new(None),
             auditor,
+            wanted: access::Wanted::All,
         })
+    }
+
+    /// Loads only the tables `wanted` names (a one-off query: `drdsurv sql`), not every table
+    /// of every store.
+    pub fn with_wanted(mut self, wanted: access::Wanted) -> QueryService {
+        self.wanted = wanted;
+        self
     }
 
     /// The audit writer, if queries are audited.
@@ -213,7 +222,7 @@ impl QueryService {
                 outcome: Outcome::Error,
                 message: e.to_string(),
             })?;
-            let tables = access::load(store, &scratch)
+            let tables = access::load(store, &scratch, &self.wanted)
                 .await
                 .map_err(|e| QueryError {
                     outcome: Outcome::Error,

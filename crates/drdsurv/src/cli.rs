@@ -447,7 +447,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let is_local = !cli.store.contains("://") || cli.store.starts_with("file://");
             let batches = if !is_local || std::path::Path::new(local).exists() {
                 let cfg = load_config(cli.config.as_deref())?;
-                let service = rt.block_on(query_service(&cli.store, &cfg, engine, None))?;
+                // Only the tables the query names are opened: a store has hundreds.
+                let service = rt
+                    .block_on(query_service(&cli.store, &cfg, engine, None))?
+                    .with_wanted(drd_server::access::Wanted::from_sql(&query));
                 let who = drd_server::auth::Principal {
                     user: "cli".into(),
                     role,
