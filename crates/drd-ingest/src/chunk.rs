@@ -4,6 +4,8 @@
 //! Every row has exactly the header's number of fields (the reader pads short rows and cuts
 //! long ones), so field `j` of row `r` is a slice of one UTF-8 string found by two look-ups.
 
+use crate::json::{self, JsonKeys};
+
 /// Rows of one file, numbered from [`Chunk::first_row`] (1-based data rows). Its `Debug`
 /// shows the shape only: the fields hold identifiers in clear.
 #[derive(Default)]
@@ -17,8 +19,22 @@ pub struct Chunk {
     text: String,
     /// Start and end offset of every field, `rows * width` of them.
     spans: Vec<(u32, u32)>,
-    /// `bytes` holds whole quote-free CSV records as read, not yet split ([`Chunk::split`]).
-    raw: bool,
+    /// What `bytes` holds before the lanes split it.
+    raw: Raw,
+    /// The raw bytes of the last NDJSON chunk, kept for reuse.
+    spare: Vec<u8>,
+}
+
+/// What a chunk's bytes hold before a lane makes fields of them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Raw {
+    /// Fields already (nothing to split).
+    #[default]
+    No,
+    /// Whole quote-free CSV records as read ([`Chunk::split`]).
+    Csv,
+    /// Whole NDJSON lines as read ([`Chunk::parse_json`]).
+    Json,
 }
 
 impl std::fmt::Debug for Chunk {
@@ -56,7 +72,7 @@ impl Chunk {
         self.width = width;
         self.rows = 0;
         self.first_row = first_row;
-        self.raw = false;
+        self.raw = Raw::No;
     }
 
     /// Makes this an empty raw chunk: the reader appends whole records of quote-free CSV to
@@ -64,7 +80,14 @@ impl Chunk {
     /// takes the chunk calls [`Chunk::split`].
     pub fn reset_raw(&mut self, width: usize, first_row: u64) {
         self.reset(width, first_row);
-        self.raw = true;
+        self.raw = Raw::Csv;
+    }
+
+    /// Makes this an empty raw chunk of NDJSON: the reader appends whole lines to
+    /// [`Chunk::raw_bytes`], and the lane that takes the chunk calls [`Chunk::parse_json`].
+    pub fn reset_json(&mut self, width: usize, first_row: u64) {
+        self.reset(width, first_row);
+        self.raw = Raw::Json;
     }
 
     /// The raw record bytes of a raw chunk.
@@ -72,9 +95,61 @@ impl Chunk {
         &mut self.bytes
     }
 
-    /// Whether the chunk still needs [`Chunk::split`].
+    /// Whether the chunk still needs [`Chunk::split`] or [`Chunk::parse_json`].
     pub fn is_raw(&self) -> bool {
-        self.raw
+        self.raw != Raw::No
+    }
+
+    /// Whether the chunk holds NDJSON lines for [`Chunk::parse_json`].
+    pub fn is_json(&self) -> bool {
+        self.raw == Raw::Json
+    }
+
+    /// Parses a raw NDJSON chunk's lines into fields ([`crate::json`]), the first `limit`
+    /// columns of `keys` (all of them with `None`; the chunk becomes that wide). Blank lines
+    /// are skipped, as the reader skipped them when it counted rows. `Err` names the data row
+    /// of the first line that is not a JSON object.
+    pub fn parse_json(&mut self, keys: &JsonKeys, limit: Option<usize>) -> Result<(), String> {
+        let width = limit.map_or(keys.len(), |k| k.clamp(1, keys.len().max(1)));
+        self.width = width;
+        let raw = std::mem::take(&mut self.bytes);
+        let mut out = std::mem::take(&mut self.spare);
+        out.clear();
+        out.reserve(raw.len());
+        let mut slots = vec![(0u32, 0u32); width];
+        let mut cursor = 0;
+        let mut rows = 0usize;
+        let mut failed = None;
+        for line in raw.split(|&b| b == b'\n') {
+            if json::is_blank(line) {
+                continue;
+            }
+            slots.fill((0, 0));
+            cursor = cursor.min(keys.len());
+            if let Err(e) = json::parse_line(line, keys, width, &mut cursor, &mut out, &mut slots) {
+                failed = Some(format!(
+                    "data row {} is not a JSON object: {}",
+                    self.first_row + rows as u64,
+                    json::describe(&e)
+                ));
+                break;
+            }
+            self.spans.extend_from_slice(&slots);
+            rows += 1;
+        }
+        self.spare = raw;
+        self.bytes = out;
+        self.rows = rows;
+        self.raw = Raw::No;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        self.seal().map_err(|at| {
+            format!(
+                "the text is not valid UTF-8 in the rows from data row {} (byte {at})",
+                self.first_row
+            )
+        })
     }
 
     /// Splits a raw chunk's records into fields, exactly as `csv_core` reads text without
@@ -129,7 +204,7 @@ impl Chunk {
             ragged += end_row(spans, start, n, fields);
         }
         self.rows = rows;
-        self.raw = false;
+        self.raw = Raw::No;
         self.seal()?;
         Ok(ragged)
     }
@@ -172,7 +247,7 @@ impl Chunk {
             i = end + 1;
         }
         self.rows = rows;
-        self.raw = false;
+        self.raw = Raw::No;
         self.seal()
     }
 

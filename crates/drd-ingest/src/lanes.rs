@@ -59,9 +59,12 @@ where
     let rx = Mutex::new(rx);
     let (back_tx, back_rx) = std::sync::mpsc::channel::<Chunk>();
     let stop = AtomicBool::new(false);
-    // Raw chunks are split by the lanes, which count the ragged rows and catch bad text.
+    // Raw chunks are split by the lanes, which count the ragged rows and catch bad text (the
+    // failure of the earliest rows wins, whichever lane saw it first).
     let ragged = AtomicU64::new(0);
-    let bad_text: Mutex<Option<u64>> = Mutex::new(None);
+    let bad_text: Mutex<Option<(u64, String)>> = Mutex::new(None);
+    let json_keys = records.json_keys();
+    let json_keys = json_keys.as_deref();
     let result = std::thread::scope(|scope| {
         let handles: Vec<_> = states
             .into_iter()
@@ -76,17 +79,27 @@ where
                         };
                         let Ok(mut chunk) = next else { break };
                         if chunk.is_raw() && !stop.load(Ordering::Relaxed) {
-                            let split = match prefix {
-                                Some(k) => chunk.split_prefix(k).map(|()| 0),
-                                None => chunk.split(),
+                            let utf8 = |row: u64| {
+                                format!("the text is not valid UTF-8 in the rows from data row {row}")
+                            };
+                            let split = match (json_keys, prefix) {
+                                (Some(keys), k) if chunk.is_json() => {
+                                    chunk.parse_json(keys, k).map(|()| 0)
+                                }
+                                (_, Some(k)) => {
+                                    chunk.split_prefix(k).map(|()| 0).map_err(|_| utf8(chunk.first_row))
+                                }
+                                (_, None) => chunk.split().map_err(|_| utf8(chunk.first_row)),
                             };
                             match split {
                                 Ok(n) => {
                                     ragged.fetch_add(n, Ordering::Relaxed);
                                 }
-                                Err(_) => {
-                                    if let Ok(mut b) = bad_text.lock() {
-                                        b.get_or_insert(chunk.first_row);
+                                Err(why) => {
+                                    if let Ok(mut b) = bad_text.lock()
+                                        && b.as_ref().is_none_or(|(r, _)| *r > chunk.first_row)
+                                    {
+                                        *b = Some((chunk.first_row, why));
                                     }
                                     stop.store(true, Ordering::Relaxed);
                                 }
@@ -127,10 +140,8 @@ where
         result.map(|()| states)
     });
     records.ragged_rows += ragged.into_inner();
-    if let Some(row) = bad_text.into_inner().ok().flatten() {
-        return Err(Unreadable(format!(
-            "the text is not valid UTF-8 in the rows from data row {row}"
-        )));
+    if let Some((_, why)) = bad_text.into_inner().ok().flatten() {
+        return Err(Unreadable(why));
     }
     result
 }

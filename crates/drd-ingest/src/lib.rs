@@ -22,6 +22,7 @@ pub mod defaults;
 pub mod export;
 pub mod fault;
 pub mod ingest;
+pub mod json;
 pub mod key;
 pub mod lanes;
 pub mod prepass;

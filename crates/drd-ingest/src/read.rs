@@ -5,13 +5,15 @@
 //! up to a size limit; Excel date cells become `YYYY-MM-DD`, whole numbers lose their `.0`.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufReader, Read};
 use std::path::Path;
+use std::sync::Arc;
 
 use calamine::{Data, Reader};
 use csv::StringRecord;
 
 use crate::chunk::{CHUNK_BYTES, Chunk};
+use crate::json::{self, JsonKeys};
 use crate::prepass::{Encoding, Format, Prepass};
 
 /// Default largest XLSX accepted (uncompressed bytes on disk).
@@ -22,7 +24,6 @@ pub struct Records {
     /// Header cells as written.
     pub headers: Vec<String>,
     inner: Inner,
-    pending: Option<StringRecord>,
     /// Rows whose field count differed from the header (padded or cut), for the receipt.
     pub ragged_rows: u64,
     /// Data rows read so far.
@@ -41,10 +42,8 @@ enum Inner {
     Csv(Box<CsvRows>),
     Plain(Box<PlainRows>),
     Rows(std::vec::IntoIter<StringRecord>),
-    Ndjson {
-        lines: io::Lines<BufReader<Box<dyn Read + Send>>>,
-        keys: Vec<String>,
-    },
+    /// NDJSON: the reader cuts whole lines, the lanes parse them ([`Chunk::parse_json`]).
+    Json(Box<PlainRows>, Arc<JsonKeys>),
 }
 
 /// CSV records straight from `csv_core` (the parser behind the `csv` crate, with the same
@@ -132,11 +131,15 @@ const RAW_CHUNK_BYTES: usize = 1 << 20;
 /// Quote-free UTF-8 CSV (the pre-pass saw no `"`), where a record is a line: the reader only
 /// cuts the text at line ends and counts records, and the lanes split the fields
 /// ([`Chunk::split`]), so reading is no longer one serial parse.
+///
+/// NDJSON is cut the same way, at `\n` only, and its records are the lines that are not blank
+/// ([`json::count_lines`]).
 struct PlainRows {
     input: Box<dyn Read + Send>,
     /// Bytes read past the last line end handed on.
     carry: Vec<u8>,
     eof: bool,
+    json: bool,
 }
 
 fn is_end(b: u8) -> bool {
@@ -189,13 +192,15 @@ impl PlainRows {
             self.fill(out, want)?;
             let cut = if self.eof {
                 Some(out.len())
+            } else if self.json {
+                memchr::memrchr(b'\n', out).map(|i| i + 1)
             } else {
                 memchr::memrchr2(b'\n', b'\r', out).map(|i| i + 1)
             };
             if let Some(cut) = cut {
                 self.carry.extend_from_slice(&out[cut..]);
                 out.truncate(cut);
-                let n = count_records(out);
+                let n = self.count(out);
                 if n > 0 || self.eof {
                     return Ok(n);
                 }
@@ -206,9 +211,43 @@ impl PlainRows {
             let grow = out.len() + want;
             self.fill(out, grow)?;
             if self.eof {
-                let n = count_records(out);
+                let n = self.count(out);
                 return Ok(n);
             }
+        }
+    }
+
+    fn count(&self, bytes: &[u8]) -> u64 {
+        if self.json {
+            json::count_lines(bytes)
+        } else {
+            count_records(bytes)
+        }
+    }
+
+    /// The first NDJSON line that is not blank, left in place for [`PlainRows::take`] to hand
+    /// on as the first record; `None` when there is none.
+    fn first_json_line(&mut self) -> io::Result<Option<Vec<u8>>> {
+        let mut buf = std::mem::take(&mut self.carry);
+        let mut from = 0;
+        loop {
+            while let Some(e) = memchr::memchr(b'\n', &buf[from..]) {
+                let line = &buf[from..from + e];
+                if !json::is_blank(line) {
+                    let line = line.to_vec();
+                    self.carry = buf;
+                    return Ok(Some(line));
+                }
+                from += e + 1;
+            }
+            if self.eof {
+                let line = &buf[from..];
+                let found = (!json::is_blank(line)).then(|| line.to_vec());
+                self.carry = buf;
+                return Ok(found);
+            }
+            let want = buf.len() + (64 << 10);
+            self.fill(&mut buf, want)?;
         }
     }
 
@@ -338,6 +377,7 @@ pub fn open(path: &Path, pre: &Prepass, xlsx_limit: u64) -> Result<Records, Unre
                     input: text,
                     carry: Vec::new(),
                     eof: false,
+                    json: false,
                 };
                 let line = rows
                     .header()
@@ -351,7 +391,6 @@ pub fn open(path: &Path, pre: &Prepass, xlsx_limit: u64) -> Result<Records, Unre
                 return Ok(Records {
                     headers,
                     inner: Inner::Plain(Box::new(rows)),
-                    pending: None,
                     ragged_rows: 0,
                     rows: 0,
                 });
@@ -368,7 +407,6 @@ pub fn open(path: &Path, pre: &Prepass, xlsx_limit: u64) -> Result<Records, Unre
             Ok(Records {
                 headers,
                 inner: Inner::Csv(Box::new(rdr)),
-                pending: None,
                 ragged_rows: 0,
                 rows: 0,
             })
@@ -413,54 +451,32 @@ pub fn open(path: &Path, pre: &Prepass, xlsx_limit: u64) -> Result<Records, Unre
             Ok(Records {
                 headers,
                 inner: Inner::Rows(data.into_iter()),
-                pending: None,
                 ragged_rows: 0,
                 rows: 0,
             })
         }
         Format::Ndjson => {
-            let raw = open_raw(path, pre.gzip).map_err(io_err)?;
-            let mut lines = BufReader::with_capacity(1 << 20, raw).lines();
+            let mut rows = PlainRows {
+                input: open_raw(path, pre.gzip).map_err(io_err)?,
+                carry: Vec::new(),
+                eof: false,
+                json: true,
+            };
             // The first object's keys are the header.
-            let first = loop {
-                match lines.next() {
-                    None => return Err(Unreadable("the NDJSON file has no records".into())),
-                    Some(Err(e)) => return Err(io_err(e)),
-                    Some(Ok(l)) if l.trim().is_empty() => continue,
-                    Some(Ok(l)) => break l,
-                }
-            };
-            let obj: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&first)
+            let first = rows
+                .first_json_line()
+                .map_err(io_err)?
+                .ok_or_else(|| Unreadable("the NDJSON file has no records".into()))?;
+            let keys = JsonKeys::from_first_line(&first)
                 .map_err(|e| Unreadable(format!("line 1 is not a JSON object: {e}")))?;
-            let keys: Vec<String> = obj.keys().cloned().collect();
-            let first_rec = json_record(&obj, &keys);
-            let inner = Inner::Ndjson {
-                lines,
-                keys: keys.clone(),
-            };
-            let mut r = Records {
-                headers: keys,
-                inner,
-                pending: None,
+            Ok(Records {
+                headers: keys.names.clone(),
+                inner: Inner::Json(Box::new(rows), Arc::new(keys)),
                 ragged_rows: 0,
                 rows: 0,
-            };
-            r.push_front(first_rec);
-            Ok(r)
+            })
         }
     }
-}
-
-fn json_record(obj: &serde_json::Map<String, serde_json::Value>, keys: &[String]) -> StringRecord {
-    let mut rec = StringRecord::with_capacity(64, keys.len());
-    for k in keys {
-        match obj.get(k) {
-            None | Some(serde_json::Value::Null) => rec.push_field(""),
-            Some(serde_json::Value::String(s)) => rec.push_field(s),
-            Some(v) => rec.push_field(&v.to_string()),
-        }
-    }
-    rec
 }
 
 /// One XLSX cell as text.
@@ -482,9 +498,11 @@ fn cell(c: &Data) -> String {
 }
 
 impl Records {
-    fn push_front(&mut self, rec: StringRecord) {
-        if let Inner::Ndjson { .. } = self.inner {
-            self.pending = Some(rec);
+    /// The header of an NDJSON file, for the lanes that parse its lines.
+    pub fn json_keys(&self) -> Option<Arc<JsonKeys>> {
+        match &self.inner {
+            Inner::Json(_, keys) => Some(keys.clone()),
+            _ => None,
         }
     }
 
@@ -493,8 +511,12 @@ impl Records {
     /// error mid-file makes the whole file unreadable.
     pub fn next_chunk(&mut self, chunk: &mut Chunk, max_rows: usize) -> Result<bool, Unreadable> {
         let width = self.headers.len();
-        if let Inner::Plain(p) = &mut self.inner {
-            chunk.reset_raw(width, self.rows + 1);
+        if let Inner::Plain(p) | Inner::Json(p, _) = &mut self.inner {
+            if p.json {
+                chunk.reset_json(width, self.rows + 1);
+            } else {
+                chunk.reset_raw(width, self.rows + 1);
+            }
             let n = p
                 .take(chunk.raw_bytes(), RAW_CHUNK_BYTES)
                 .map_err(|e| Unreadable(format!("cannot read the file: {e}")))?;
@@ -502,7 +524,6 @@ impl Records {
             return Ok(n > 0);
         }
         chunk.reset(width, self.rows + 1);
-        let mut rec = StringRecord::new();
         while chunk.rows() < max_rows && chunk.byte_len() < CHUNK_BYTES {
             let ragged = match &mut self.inner {
                 Inner::Csv(r) => match r
@@ -515,36 +536,11 @@ impl Records {
                     }
                     None => break,
                 },
-                Inner::Plain(_) => break,
                 Inner::Rows(it) => match it.next() {
                     Some(r) => chunk.push_fields(r.iter()),
                     None => break,
                 },
-                Inner::Ndjson { lines, keys } => {
-                    if let Some(p) = self.pending.take() {
-                        rec = p;
-                    } else {
-                        let mut got = false;
-                        for l in lines.by_ref() {
-                            let l =
-                                l.map_err(|e| Unreadable(format!("cannot read the file: {e}")))?;
-                            if l.trim().is_empty() {
-                                continue;
-                            }
-                            let obj: serde_json::Map<String, serde_json::Value> =
-                                serde_json::from_str(&l).map_err(|e| {
-                                    Unreadable(format!("a line is not a JSON object: {e}"))
-                                })?;
-                            rec = json_record(&obj, keys);
-                            got = true;
-                            break;
-                        }
-                        if !got {
-                            break;
-                        }
-                    }
-                    chunk.push_fields(rec.iter())
-                }
+                Inner::Plain(_) | Inner::Json(..) => break,
             };
             self.rows += 1;
             if ragged {
@@ -576,8 +572,12 @@ mod tests {
         let mut chunk = Chunk::default();
         let mut rows = Vec::new();
         let mut ragged = 0;
+        let keys = rec.json_keys();
         while rec.next_chunk(&mut chunk, 3)? {
-            if chunk.is_raw() {
+            if chunk.is_json() {
+                let keys = keys.as_deref().unwrap();
+                chunk.parse_json(keys, None).map_err(Unreadable)?;
+            } else if chunk.is_raw() {
                 ragged += chunk.split().map_err(|_| Unreadable("bad text".into()))?;
             }
             for r in 0..chunk.rows() {
@@ -639,5 +639,116 @@ mod tests {
         assert!(!prepass(&path).unwrap().quote_free);
         std::fs::write(&path, b"a,b\n1,caf\xe9\n").unwrap();
         assert!(!prepass(&path).unwrap().quote_free);
+    }
+
+    /// The old reading of one NDJSON line (a serde_json map, then each header key looked
+    /// up), kept as the reference the streaming parser must match.
+    fn reference_ndjson(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
+        let objs: Vec<serde_json::Map<String, serde_json::Value>> = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let keys: Vec<String> = objs[0].keys().cloned().collect();
+        let rows = objs
+            .iter()
+            .map(|o| {
+                keys.iter()
+                    .map(|k| match o.get(k) {
+                        None | Some(serde_json::Value::Null) => String::new(),
+                        Some(serde_json::Value::String(s)) => s.clone(),
+                        Some(v) => v.to_string(),
+                    })
+                    .collect()
+            })
+            .collect();
+        (keys, rows)
+    }
+
+    /// NDJSON parsed on the lanes gives what a serde_json map gave, line for line, across
+    /// chunk boundaries, gzip, blank lines, CRLF, escapes, odd values and keys out of order.
+    #[test]
+    fn ndjson_lines_match_the_map_reading() {
+        let mut many = String::new();
+        for i in 0..60_000 {
+            // Keys in a different order every third line, one unknown key, one key twice.
+            if i % 3 == 0 {
+                many.push_str(&format!(
+                    "{{\"z\":{i},\"a\":\"r{i}\",\"m\":null,\"extra\":[1,{{\"q\":2}}]}}\n"
+                ));
+            } else {
+                many.push_str(&format!(
+                    "{{\"a\":\"r\\u00e9{i}\",\"m\":{}.5,\"z\":-{i},\"a\":\"last{i}\"}}\r\n",
+                    i % 11
+                ));
+            }
+            if i % 997 == 0 {
+                many.push_str("  \t\r\n\n");
+            }
+        }
+        let cases: Vec<String> = vec![
+            "{\"b\":\"x\",\"a\":1}\n{\"a\":2}\n".into(),
+            "\n \n{\"k\":\"caf\\u00e9 \\\"q\\\" \\n\",\"n\":1e3,\"t\":true,\"f\":false}\n\n{\"n\":0.1,\"k\":\"\"}"
+                .into(),
+            "{\"\\u0061\":\"esc key\",\"b\":{\"y\":[1,2],\"x\":null}}\n{\"a\":12345678901234567890,\"b\":-0.0}\n"
+                .into(),
+            "{\"a\":\"only\"}".into(),
+            "\u{a0}\n{\"a\":\"after a no-break space line\"}\n\u{3000}\n{\"a\":1.0}\n".into(),
+            many,
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        for (i, body) in cases.iter().enumerate() {
+            let want = reference_ndjson(body);
+            for gzip in [false, true] {
+                let path = dir.path().join(format!("case{i}-{gzip}.ndjson"));
+                if gzip {
+                    use std::io::Write;
+                    let mut enc =
+                        flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                    enc.write_all(body.as_bytes()).unwrap();
+                    std::fs::write(&path, enc.finish().unwrap()).unwrap();
+                } else {
+                    std::fs::write(&path, body).unwrap();
+                }
+                let pre = prepass(&path).unwrap();
+                let (headers, rows, ragged, count) = read_all(&path, &pre).unwrap();
+                assert_eq!(headers, want.0, "case {i}: headers");
+                assert_eq!(rows.len(), want.1.len(), "case {i}: row count");
+                assert_eq!(count as usize, want.1.len(), "case {i}: rows counted by the reader");
+                assert_eq!(ragged, 0);
+                for (k, ((n, got), want)) in rows.iter().zip(&want.1).enumerate() {
+                    assert_eq!(*n, k as u64 + 1, "case {i}: row number");
+                    assert_eq!(got, want, "case {i} row {n}");
+                }
+            }
+        }
+    }
+
+    /// A bad line makes the file unreadable with its data row named and no value quoted; the
+    /// header line is checked the same way.
+    #[test]
+    fn bad_ndjson_names_the_row_not_the_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.ndjson");
+        let mut body = String::new();
+        for i in 0..5_000 {
+            body.push_str(&format!("{{\"nhs_number\":\"99900{i:05}\",\"x\":{i}}}\n"));
+        }
+        body.push_str("\"9990012345\"\n{\"nhs_number\":\"1\"}\n");
+        std::fs::write(&path, &body).unwrap();
+        let pre = prepass(&path).unwrap();
+        let e = read_all(&path, &pre).map(|_| ()).unwrap_err().0;
+        assert!(e.contains("data row 5001"), "{e}");
+        assert!(!e.contains("9990012345"), "{e}");
+        std::fs::write(&path, "{\"a\":1}\n{\"a\": \n<html>expired</html>\n").unwrap();
+        let e = read_all(&path, &pre).map(|_| ()).unwrap_err().0;
+        assert!(e.contains("data row 2") && e.contains("column"), "{e}");
+        std::fs::write(&path, "\n\"9990012345\"\n").unwrap();
+        let e = read_all(&path, &prepass(&path).unwrap()).map(|_| ()).unwrap_err().0;
+        assert!(e.starts_with("line 1 is not a JSON object"), "{e}");
+        assert!(!e.contains("9990012345"), "{e}");
+        std::fs::write(&path, "\n  \n").unwrap();
+        let e = read_all(&path, &prepass(&path).unwrap()).map(|_| ()).unwrap_err().0;
+        assert!(e.contains("no records"), "{e}");
     }
 }
