@@ -21,8 +21,6 @@ pub struct Chunk {
     spans: Vec<(u32, u32)>,
     /// What `bytes` holds before the lanes split it.
     raw: Raw,
-    /// The raw bytes of the last NDJSON chunk, kept for reuse.
-    spare: Vec<u8>,
 }
 
 /// What a chunk's bytes hold before a lane makes fields of them.
@@ -63,7 +61,9 @@ impl Chunk {
     /// An empty chunk for rows of `width` fields starting at data row `first_row`, reusing
     /// this chunk's buffers.
     pub fn reset(&mut self, width: usize, first_row: u64) {
-        if self.bytes.is_empty() && !self.text.is_empty() {
+        // A sealed chunk's buffer moves back for the next raw bytes; a parsed NDJSON chunk
+        // keeps both its raw and its text buffer.
+        if self.bytes.capacity() == 0 && !self.text.is_empty() {
             self.bytes = std::mem::take(&mut self.text).into_bytes();
         }
         self.bytes.clear();
@@ -105,28 +105,44 @@ impl Chunk {
         self.raw == Raw::Json
     }
 
-    /// Parses a raw NDJSON chunk's lines into fields ([`crate::json`]), the first `limit`
-    /// columns of `keys` (all of them with `None`; the chunk becomes that wide). Blank lines
-    /// are skipped, as the reader skipped them when it counted rows. `Err` names the data row
-    /// of the first line that is not a JSON object.
-    pub fn parse_json(&mut self, keys: &JsonKeys, limit: Option<usize>) -> Result<(), String> {
-        let width = limit.map_or(keys.len(), |k| k.clamp(1, keys.len().max(1)));
+    /// Parses a raw NDJSON chunk's lines into fields ([`crate::json`]): the columns of `keys`
+    /// listed in `only`, or all of them (the others stay empty). Blank lines are skipped, as
+    /// the reader skipped them when it counted rows. `Err` names the data row of the first
+    /// line that is not a JSON object.
+    pub fn parse_json(&mut self, keys: &JsonKeys, only: Option<&[usize]>) -> Result<(), String> {
+        let width = keys.len();
         self.width = width;
-        let raw = std::mem::take(&mut self.bytes);
-        let mut out = std::mem::take(&mut self.spare);
+        let take = only.map(|cols| {
+            let mut t = vec![false; width];
+            for &c in cols {
+                if let Some(x) = t.get_mut(c) {
+                    *x = true;
+                }
+            }
+            t
+        });
+        // Values are written as text straight from the parser's `&str`s: no UTF-8 check after.
+        let mut out = std::mem::take(&mut self.text);
         out.clear();
-        out.reserve(raw.len());
+        out.reserve(self.bytes.len());
         let mut slots = vec![(0u32, 0u32); width];
         let mut cursor = 0;
         let mut rows = 0usize;
         let mut failed = None;
-        for line in raw.split(|&b| b == b'\n') {
+        for line in json::lines(&self.bytes) {
             if json::is_blank(line) {
                 continue;
             }
             slots.fill((0, 0));
             cursor = cursor.min(keys.len());
-            if let Err(e) = json::parse_line(line, keys, width, &mut cursor, &mut out, &mut slots) {
+            if let Err(e) = json::parse_line(
+                line,
+                keys,
+                take.as_deref(),
+                &mut cursor,
+                &mut out,
+                &mut slots,
+            ) {
                 failed = Some(format!(
                     "data row {} is not a JSON object: {}",
                     self.first_row + rows as u64,
@@ -137,19 +153,11 @@ impl Chunk {
             self.spans.extend_from_slice(&slots);
             rows += 1;
         }
-        self.spare = raw;
-        self.bytes = out;
+        self.bytes.clear();
+        self.text = out;
         self.rows = rows;
         self.raw = Raw::No;
-        if let Some(e) = failed {
-            return Err(e);
-        }
-        self.seal().map_err(|at| {
-            format!(
-                "the text is not valid UTF-8 in the rows from data row {} (byte {at})",
-                self.first_row
-            )
-        })
+        failed.map_or(Ok(()), Err)
     }
 
     /// Splits a raw chunk's records into fields, exactly as `csv_core` reads text without

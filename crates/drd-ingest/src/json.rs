@@ -13,20 +13,35 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::io::Write;
+use std::fmt::Write;
 
 use serde::Deserializer as _;
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 /// Whether a line holds no record: nothing but white space (as `str::trim` sees it).
 pub fn is_blank(line: &[u8]) -> bool {
-    let rest = line.trim_ascii();
-    rest.is_empty() || (!rest.is_ascii() && std::str::from_utf8(rest).is_ok_and(|s| s.trim().is_empty()))
+    match line.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => true,
+        Some(b) if b.is_ascii() => false,
+        Some(_) => std::str::from_utf8(line).is_ok_and(|s| s.trim().is_empty()),
+    }
 }
 
-/// Records in `bytes`: its `\n`-separated lines that are not blank.
+/// The `\n`-separated lines of `bytes` (the last one may be empty).
+pub fn lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut start = 0;
+    memchr::memchr_iter(b'\n', bytes)
+        .chain(std::iter::once(bytes.len()))
+        .map(move |end| {
+            let line = &bytes[start..end];
+            start = end + 1;
+            line
+        })
+}
+
+/// Records in `bytes`: its lines that are not blank.
 pub fn count_lines(bytes: &[u8]) -> u64 {
-    bytes.split(|&b| b == b'\n').filter(|l| !is_blank(l)).count() as u64
+    lines(bytes).filter(|l| !is_blank(l)).count() as u64
 }
 
 /// The header of an NDJSON file and how to find a key's column quickly.
@@ -86,29 +101,28 @@ impl JsonKeys {
 /// valid JSON value would quote the value, so they get a fixed text instead.
 pub fn describe(e: &serde_json::Error) -> String {
     match e.classify() {
-        serde_json::error::Category::Data => format!(
-            "valid JSON but not an object, at column {}",
-            e.column()
-        ),
+        serde_json::error::Category::Data => {
+            format!("valid JSON but not an object, at column {}", e.column())
+        }
         _ => e.to_string(),
     }
 }
 
 /// Parses one line into `slots` (start and end of each column's text in `out`, for the
-/// first `limit` columns; slots of keys the line lacks are left as they were). `cursor`
-/// carries the key-order guess from line to line.
+/// columns `take` marks, all of them without it; slots of keys the line lacks are left as
+/// they were). `cursor` carries the key-order guess from line to line.
 pub fn parse_line(
     line: &[u8],
     keys: &JsonKeys,
-    limit: usize,
+    take: Option<&[bool]>,
     cursor: &mut usize,
-    out: &mut Vec<u8>,
+    out: &mut String,
     slots: &mut [(u32, u32)],
 ) -> Result<(), serde_json::Error> {
     let mut de = serde_json::Deserializer::from_slice(line);
     de.deserialize_map(RowVisitor {
         keys,
-        limit,
+        take,
         cursor,
         out,
         slots,
@@ -137,9 +151,9 @@ impl<'de> Visitor<'de> for KeyCollector<'_> {
 
 struct RowVisitor<'a> {
     keys: &'a JsonKeys,
-    limit: usize,
+    take: Option<&'a [bool]>,
     cursor: &'a mut usize,
-    out: &'a mut Vec<u8>,
+    out: &'a mut String,
     slots: &'a mut [(u32, u32)],
 }
 
@@ -160,7 +174,7 @@ impl<'de> Visitor<'de> for RowVisitor<'_> {
                 break;
             };
             match column {
-                Some(j) if j < self.limit => {
+                Some(j) if self.take.is_none_or(|t| t[j]) => {
                     let start = self.out.len() as u32;
                     map.next_value_seed(ValueSeed(&mut *self.out))?;
                     self.slots[j] = (start, self.out.len() as u32);
@@ -213,7 +227,7 @@ impl<'de> Visitor<'de> for KeySeed<'_> {
 }
 
 /// A value's text appended to the buffer (nothing for `null`).
-struct ValueSeed<'a>(&'a mut Vec<u8>);
+struct ValueSeed<'a>(&'a mut String);
 
 impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
     type Value = ();
@@ -231,7 +245,7 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
     }
 
     fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<(), E> {
-        self.0.extend_from_slice(v.as_bytes());
+        self.0.push_str(v);
         Ok(())
     }
 
@@ -244,16 +258,18 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
     }
 
     fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<(), E> {
-        self.0.extend_from_slice(if v { b"true" } else { b"false" });
+        self.0.push_str(if v { "true" } else { "false" });
         Ok(())
     }
 
     fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<(), E> {
-        write!(self.0, "{v}").map_err(E::custom)
+        self.0.push_str(itoa::Buffer::new().format(v));
+        Ok(())
     }
 
     fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<(), E> {
-        write!(self.0, "{v}").map_err(E::custom)
+        self.0.push_str(itoa::Buffer::new().format(v));
+        Ok(())
     }
 
     fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<(), E> {

@@ -39,14 +39,16 @@ pub fn lane_count() -> usize {
 }
 
 /// Reads `records` into chunks on the calling thread and runs `work` over them on one thread
-/// per lane state. With `prefix`, raw chunks are split only as far as their first `prefix`
-/// fields (readers that need no more; see [`Chunk::split_prefix`]). `work` returns false to stop the whole run (its lane failed). Returns the
+/// per lane state. With `needed` (the header columns `work` reads), raw CSV chunks are split
+/// only as far as the last of them ([`Chunk::split_prefix`]) and NDJSON lines keep only their
+/// values ([`Chunk::parse_json`]). `work` returns false to stop the whole run (its lane
+/// failed). Returns the
 /// lane states when every chunk has been handed out and worked, or why the file could not be
 /// read.
 pub fn fan_out<S, W>(
     records: &mut Records,
     states: Vec<S>,
-    prefix: Option<usize>,
+    needed: Option<&[usize]>,
     mut on_chunk: impl FnMut(u64),
     work: W,
 ) -> Result<Vec<S>, Unreadable>
@@ -80,14 +82,20 @@ where
                         let Ok(mut chunk) = next else { break };
                         if chunk.is_raw() && !stop.load(Ordering::Relaxed) {
                             let utf8 = |row: u64| {
-                                format!("the text is not valid UTF-8 in the rows from data row {row}")
+                                format!(
+                                    "the text is not valid UTF-8 in the rows from data row {row}"
+                                )
                             };
-                            let split = match (json_keys, prefix) {
-                                (Some(keys), k) if chunk.is_json() => {
-                                    chunk.parse_json(keys, k).map(|()| 0)
+                            let split = match (json_keys, needed) {
+                                (Some(keys), only) if chunk.is_json() => {
+                                    chunk.parse_json(keys, only).map(|()| 0)
                                 }
-                                (_, Some(k)) => {
-                                    chunk.split_prefix(k).map(|()| 0).map_err(|_| utf8(chunk.first_row))
+                                (_, Some(cols)) => {
+                                    let k = cols.iter().max().map_or(1, |&j| j + 1);
+                                    chunk
+                                        .split_prefix(k)
+                                        .map(|()| 0)
+                                        .map_err(|_| utf8(chunk.first_row))
                                 }
                                 (_, None) => chunk.split().map_err(|_| utf8(chunk.first_row)),
                             };
@@ -154,9 +162,8 @@ pub fn duplicate_rows(
     source: Source,
 ) -> Result<Vec<u64>, Unreadable> {
     let states = (0..lane_count()).map(|_| Vec::new()).collect();
-    // Only the fields up to the last key column (or revision) are read: `key_hash` reads no
-    // other.
-    let prefix = source
+    // Only the key columns and the revision are read: `key_hash` reads no other.
+    let needed: Vec<usize> = source
         .key_columns()
         .iter()
         .chain(&["revision"])
@@ -164,12 +171,11 @@ pub fn duplicate_rows(
             let i = source.columns().iter().position(|c| c.name == *name)?;
             map.index.get(i).copied().flatten()
         })
-        .max()
-        .map(|j| j + 1);
+        .collect();
     let lanes = fan_out(
         records,
         states,
-        prefix,
+        Some(&needed),
         |_| {},
         |keys: &mut Vec<(u64, u64, u64)>, chunk| {
             keys.extend((0..chunk.rows()).filter_map(|r| {

@@ -714,7 +714,11 @@ mod tests {
                 let (headers, rows, ragged, count) = read_all(&path, &pre).unwrap();
                 assert_eq!(headers, want.0, "case {i}: headers");
                 assert_eq!(rows.len(), want.1.len(), "case {i}: row count");
-                assert_eq!(count as usize, want.1.len(), "case {i}: rows counted by the reader");
+                assert_eq!(
+                    count as usize,
+                    want.1.len(),
+                    "case {i}: rows counted by the reader"
+                );
                 assert_eq!(ragged, 0);
                 for (k, ((n, got), want)) in rows.iter().zip(&want.1).enumerate() {
                     assert_eq!(*n, k as u64 + 1, "case {i}: row number");
@@ -744,11 +748,17 @@ mod tests {
         let e = read_all(&path, &pre).map(|_| ()).unwrap_err().0;
         assert!(e.contains("data row 2") && e.contains("column"), "{e}");
         std::fs::write(&path, "\n\"9990012345\"\n").unwrap();
-        let e = read_all(&path, &prepass(&path).unwrap()).map(|_| ()).unwrap_err().0;
+        let e = read_all(&path, &prepass(&path).unwrap())
+            .map(|_| ())
+            .unwrap_err()
+            .0;
         assert!(e.starts_with("line 1 is not a JSON object"), "{e}");
         assert!(!e.contains("9990012345"), "{e}");
         std::fs::write(&path, "\n  \n").unwrap();
-        let e = read_all(&path, &prepass(&path).unwrap()).map(|_| ()).unwrap_err().0;
+        let e = read_all(&path, &prepass(&path).unwrap())
+            .map(|_| ())
+            .unwrap_err()
+            .0;
         assert!(e.contains("no records"), "{e}");
     }
 }

@@ -468,6 +468,32 @@ fn csv_file(
     dir.join(name)
 }
 
+/// The rows as NDJSON, one object per row (every value a string, empty ones null).
+fn ndjson_file(
+    dir: &std::path::Path,
+    name: &str,
+    rows: &[Vec<(&'static str, String)>],
+) -> std::path::PathBuf {
+    let mut text = String::new();
+    for r in rows {
+        let obj: serde_json::Map<String, serde_json::Value> = r
+            .iter()
+            .map(|(c, v)| {
+                let v = if v.is_empty() {
+                    serde_json::Value::Null
+                } else {
+                    serde_json::Value::String(v.clone())
+                };
+                (c.to_string(), v)
+            })
+            .collect();
+        text.push_str(&serde_json::Value::Object(obj).to_string());
+        text.push('\n');
+    }
+    std::fs::write(dir.join(name), text).unwrap();
+    dir.join(name)
+}
+
 fn row_with(
     source: Source,
     changes: &[(&'static str, &'static str)],
@@ -593,27 +619,38 @@ async fn duplicate_key_and_revision_quarantines_both_rows() {
             with_row_key(source, row_with(source, &[]), 3),
             dup,
         ];
-        let f = csv_file(dir.path(), "dup.csv", &rows);
-        let r = &ingest(&store, source, &[&f]).await[0];
-        assert_eq!(
-            (r.rows_read, r.rows_accepted, r.rows_quarantined),
-            (4, 2, 2),
-            "{source}"
-        );
-        let q = crate::rows(&store, TableKind::Quarantine, source).await;
-        let mut got: Vec<(String, String)> = q
-            .iter()
-            .map(|x| (x["row_number"].clone(), x["reason"].clone()))
-            .collect();
-        got.sort();
-        assert_eq!(
-            got,
-            [
-                ("2".to_string(), "duplicate_key_in_file".to_string()),
-                ("4".to_string(), "duplicate_key_in_file".to_string())
-            ],
-            "{source}"
-        );
+        // The same rows as CSV and as NDJSON (whose key pass parses only the key columns),
+        // each into a store of its own.
+        for (k, f) in [
+            csv_file(dir.path(), "dup.csv", &rows),
+            ndjson_file(dir.path(), "dup.ndjson", &rows),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let store =
+                Store::open(dir.path().join(format!("store{k}")).to_str().unwrap()).unwrap();
+            let r = &ingest(&store, source, &[f]).await[0];
+            assert_eq!(
+                (r.rows_read, r.rows_accepted, r.rows_quarantined),
+                (4, 2, 2),
+                "{source} {f:?}"
+            );
+            let q = crate::rows(&store, TableKind::Quarantine, source).await;
+            let mut got: Vec<(String, String)> = q
+                .iter()
+                .map(|x| (x["row_number"].clone(), x["reason"].clone()))
+                .collect();
+            got.sort();
+            assert_eq!(
+                got,
+                [
+                    ("2".to_string(), "duplicate_key_in_file".to_string()),
+                    ("4".to_string(), "duplicate_key_in_file".to_string())
+                ],
+                "{source} {f:?}"
+            );
+        }
         // A higher revision of the same key is not a duplicate.
         let mut rev2 = with_row_key(source, row_with(source, &[]), 2);
         for (c, v) in rev2.iter_mut() {
