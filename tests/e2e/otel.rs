@@ -467,6 +467,11 @@ fn exercise(store: &Path, r: &Received, endpoint: &str, protocol: &str) -> Strin
             .iter()
             .all(|p| p["outcome"] == "ok" && p["role_kind"] == "partnership")
     );
+    assert_eq!(
+        m.get("drdsurv_query_plan_seconds").map(|p| p.1),
+        Some(1.0),
+        "{m:?}"
+    );
     keep(r, "query");
     dump
 }

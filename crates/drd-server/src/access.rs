@@ -287,16 +287,15 @@ pub async fn load(
             provider,
         });
     }
-    for t in drd_pipeline::reference::TABLES {
-        if !wanted.schema("reference") {
-            break;
+    if wanted.schema("reference") {
+        for t in drd_pipeline::reference::TABLES {
+            out.push(Exposed {
+                schema: "reference",
+                name: t.to_string(),
+                provider: ctx.table_provider(format!("ref_{t}").as_str()).await?,
+                access: Access::NationalOnly,
+            });
         }
-        out.push(Exposed {
-            schema: "reference",
-            name: t.to_string(),
-            provider: ctx.table_provider(format!("ref_{t}").as_str()).await?,
-            access: Access::NationalOnly,
-        });
     }
     let audit_latest = !drd_store::plans_travel(ctx);
     if audit_latest && wanted.table("ops", "audit") {

@@ -401,13 +401,20 @@ impl QueryService {
             auditor: self.auditor.clone(),
             record: Some(q.record),
             started: q.started,
+            planned: None,
             rows: 0,
             span,
         };
         let _ = q.started_at;
         let timeout = self.limits.timeout;
         let df = DataFrame::new(q.state, q.plan);
-        let stream = match tokio::time::timeout_at(q.deadline, df.execute_stream()).await {
+        let planned = async {
+            let task = Arc::new(df.task_ctx());
+            let physical = df.create_physical_plan().await?;
+            guard.planned = Some(guard.started.elapsed());
+            datafusion::physical_plan::execute_stream(physical, task)
+        };
+        let stream = match tokio::time::timeout_at(q.deadline, planned).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
                 let e = classify(&e);
@@ -481,6 +488,8 @@ struct Guard {
     auditor: Option<Auditor>,
     record: Option<Record>,
     started: Instant,
+    /// Time from the start to the physical plan (SQL parsed, optimised, files listed).
+    planned: Option<Duration>,
     rows: u64,
     /// The query's span: open while the query runs, closed when the guard drops.
     span: tracing::Span,
@@ -498,6 +507,7 @@ impl Guard {
             tracing::info!(
                 parent: &self.span,
                 histogram.drdsurv_query_duration_seconds = r.duration.as_secs_f64(),
+                histogram.drdsurv_query_plan_seconds = self.planned.unwrap_or_default().as_secs_f64(),
                 monotonic_counter.drdsurv_queries = 1u64,
                 monotonic_counter.drdsurv_query_rows = r.rows,
                 outcome = outcome.as_str(),
