@@ -13,7 +13,8 @@
 #   3. `report`: the 152 partnership reports and the national index of the published release;
 #   4. the core indicator queries in drdsurv and DuckDB, with their results compared row by
 #      row (bench/duckdb_compare.py);
-#   5. Flight SQL under 20 concurrent ADBC clients (bench/flight_load.sh on the national store).
+#   5. Flight SQL under 20 concurrent ADBC clients (bench/flight_load.sh on the national store),
+#      with and without one more client sending a query over the memory limit.
 # Every measurement is a JSON line in $BENCH_DIR/measurements.jsonl; bench/summary.py prints
 # the table of medians, ranges, ratios and targets and writes bench/results/national.txt.
 # Never part of CI.
@@ -111,19 +112,25 @@ done
 # 4. The core indicator queries, drdsurv and DuckDB, results compared.
 python3 bench/duckdb_compare.py compare "$store" "$bin" "$runs" "$MEASUREMENTS"
 
-# 5. Flight SQL: 20 clients for 30 s, $runs times, on the national store.
-for i in $(seq 1 "$runs"); do
-  STORE="$store" OUT="$work/flight-$i.txt" DRDSURV_BIN="$bin" BENCH_DIR="$work" bash bench/flight_load.sh >/dev/null
-  python3 - "$work/flight-$i.txt" >> "$MEASUREMENTS" <<'PY'
+# 5. Flight SQL: 20 clients for 30 s, $runs times, on the national store: with the client that
+#    keeps sending a query over the memory limit (issue 8's check), then the 20 clients alone.
+for hog in 1 0; do
+  step="flight 20 clients"; [ "$hog" = 0 ] && step="flight 20 clients, no hog"
+  for i in $(seq 1 "$runs"); do
+    HOG=$hog STORE="$store" OUT="$work/flight-$hog-$i.txt" DRDSURV_BIN="$bin" BENCH_DIR="$work" bash bench/flight_load.sh >/dev/null
+    python3 - "$work/flight-$hog-$i.txt" "$step" >> "$MEASUREMENTS" <<'PY'
 import json, re, sys
 t = open(sys.argv[1]).read()
 p = lambda side: [float(x) for x in re.search(side + r" latency ms: p50 ([\d.]+)\s+p95 ([\d.]+)\s+p99 ([\d.]+)", t).groups()]
 q = re.search(r"dashboard queries: (\d+) \(([\d.]+)/s\).*errors (\d+)", t)
-print(json.dumps({"step": "flight 20 clients", "tool": "drdsurv", "server_ms": p("server-side"),
+cpu = re.search(r"server CPU during the run: ([\d.]+) s", t)
+print(json.dumps({"step": sys.argv[2], "tool": "drdsurv", "server_ms": p("server-side"),
                   "client_ms": p("client-side"), "queries": int(q.group(1)), "per_s": float(q.group(2)),
-                  "errors": int(q.group(3)), "hog": re.search(r"memory-limit query alongside: (.*)", t).group(1)}))
+                  "errors": int(q.group(3)), "hog": re.search(r"memory-limit query alongside: (.*)", t).group(1),
+                  "server_cpu_s": float(cpu.group(1)) if cpu else None}))
 PY
-  note "flight run $i: $(tail -1 "$MEASUREMENTS")"
+    note "$step run $i: $(tail -1 "$MEASUREMENTS")"
+  done
 done
 
 python3 bench/summary.py "$MEASUREMENTS" "$bin" | tee bench/results/national.txt

@@ -3,7 +3,8 @@
 # the whole job, so marts and a release exist), `drdsurv serve --flight` with a 1G per-query
 # memory limit, then bench/flight_load.py: 20 ADBC clients (4 processes x 5 threads) run the
 # partnership-dashboard query as partnership:$AREA for $SECONDS s (default 30) while one more
-# client keeps sending a query over the memory limit. Results: bench/results/flight_load.txt.
+# client keeps sending a query over the memory limit (not with HOG=0). Prints the server's CPU
+# seconds during the run. Results: bench/results/flight_load.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/drdsurv-target}"
@@ -49,9 +50,14 @@ from adbc_driver_flightsql import DatabaseOptions
 c = f.connect(sys.argv[1], db_kwargs={DatabaseOptions.AUTHORIZATION_HEADER.value: "Bearer " + sys.argv[2]}, autocommit=True)
 cur = c.cursor(); cur.execute("SELECT count(*) FROM marts.benchmarks"); print("warm-up rows:", cur.fetchone()[0])
 PY
+# The server's CPU seconds (user + system, from /proc) before and after the load.
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$server/stat"; }
 {
   echo "# bench/flight_load.sh on $(nproc) cores, $(date -u +%Y-%m-%d), store $store, binary $bin"
+  before=$(cpu_s)
   python3 bench/flight_load.py "grpc://127.0.0.1:$port" "$ptok" "$ntok" "$area" "${SECONDS_RUN:-30}"
+  after=$(cpu_s)
+  echo "server CPU during the run: $(awk -v a="$after" -v b="$before" 'BEGIN { printf "%.2f", a - b }') s"
   rss=$(ps -o rss= -p $server | awk '{printf "%.0f MiB", $1/1024}')
   echo "server RSS after the run: $rss"
 } | tee "$out"
