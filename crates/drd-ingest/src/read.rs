@@ -1,7 +1,8 @@
 //! Readers: every accepted file format as a stream of string records with the header row.
 //!
 //! CSV and NDJSON are streamed (bounded memory whatever the size); Windows-1252 is transcoded
-//! to UTF-8 on the fly; a UTF-8 byte-order mark is skipped. XLSX is read whole through calamine,
+//! to UTF-8 on the fly; a UTF-8 byte-order mark is skipped. Quote-free CSV and NDJSON are only
+//! cut into whole lines here; the validation lanes split or parse them ([`crate::json`]). XLSX is read whole through calamine,
 //! up to a size limit; Excel date cells become `YYYY-MM-DD`, whole numbers lose their `.0`.
 
 use std::fs::File;
