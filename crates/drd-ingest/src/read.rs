@@ -740,26 +740,23 @@ mod tests {
             body.push_str(&format!("{{\"nhs_number\":\"99900{i:05}\",\"x\":{i}}}\n"));
         }
         body.push_str("\"9990012345\"\n{\"nhs_number\":\"1\"}\n");
-        std::fs::write(&path, &body).unwrap();
-        let pre = prepass(&path).unwrap();
-        let e = read_all(&path, &pre).map(|_| ()).unwrap_err().0;
+        // Each case is written, pre-passed and read afresh; the error text is returned.
+        let fails = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            read_all(&path, &prepass(&path).unwrap())
+                .map(|_| ())
+                .unwrap_err()
+                .0
+        };
+        let e = fails(&body);
         assert!(e.contains("data row 5001"), "{e}");
         assert!(!e.contains("9990012345"), "{e}");
-        std::fs::write(&path, "{\"a\":1}\n{\"a\": \n<html>expired</html>\n").unwrap();
-        let e = read_all(&path, &pre).map(|_| ()).unwrap_err().0;
+        let e = fails("{\"a\":1}\n{\"a\": \n<html>expired</html>\n");
         assert!(e.contains("data row 2") && e.contains("column"), "{e}");
-        std::fs::write(&path, "\n\"9990012345\"\n").unwrap();
-        let e = read_all(&path, &prepass(&path).unwrap())
-            .map(|_| ())
-            .unwrap_err()
-            .0;
+        let e = fails("\n\"9990012345\"\n");
         assert!(e.starts_with("line 1 is not a JSON object"), "{e}");
         assert!(!e.contains("9990012345"), "{e}");
-        std::fs::write(&path, "\n  \n").unwrap();
-        let e = read_all(&path, &prepass(&path).unwrap())
-            .map(|_| ())
-            .unwrap_err()
-            .0;
+        let e = fails("\n  \n");
         assert!(e.contains("no records"), "{e}");
     }
 }
