@@ -257,8 +257,10 @@ def roles(spec):
     ]:
         mem[name] = nat.fails(q, "memory limit")
     out["memory"] = {k: v[:160] for k, v in mem.items()}
-    # ... and the server carries on.
-    assert part.one("SELECT count(*) FROM marts.benchmarks") > 0
+    # ... and the server carries on. The national role planned this same text above: the
+    # partnership still gets its own filtered rows (plans are kept per role).
+    assert part.one("SELECT count(*) FROM marts.benchmarks") == proofs["marts.benchmarks"][0], proofs
+    assert proofs["marts.benchmarks"][0] < proofs["marts.benchmarks"][1], proofs
 
     # --- Audit: who, what, how many rows, how long, outcome -------------------------------------
     time.sleep(spec.get("audit_wait", 3))

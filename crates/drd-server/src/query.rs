@@ -1,20 +1,21 @@
 //! Running one user's SQL: the role's session, read-only checks, per-query memory and time
 //! limits, and the audit record. The Flight SQL service and `drdsurv sql` both come here.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::error::DataFusionError;
-use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::logical_expr::LogicalPlan;
-use datafusion::prelude::{DataFrame, SQLOptions, SessionContext};
+use datafusion::execution::{SessionStateBuilder, TaskContext};
+use datafusion::logical_expr::{Expr, LogicalPlan, Volatility};
+use datafusion::prelude::{SQLOptions, SessionContext};
 use drd_engine::Engine;
 use drd_store::Store;
 use futures::{Stream, StreamExt};
@@ -96,12 +97,98 @@ pub struct Planned {
     started_at: chrono::DateTime<chrono::Utc>,
     deadline: tokio::time::Instant,
     record: Record,
+    /// The cache entry whose optimised plan this query may reuse or fill.
+    reuse: Option<Arc<Cached>>,
 }
 
+/// One catalog load: the tables, each role's session over them, and the plans made on them.
+/// A refresh replaces all three at once, so no plan outlives the tables it scans.
 struct Loaded {
     at: Instant,
     catalogs: Arc<BTreeMap<String, Vec<Exposed>>>,
     roles: Mutex<HashMap<Role, SessionContext>>,
+    plans: Mutex<Plans>,
+}
+
+/// Plans kept per catalog load.
+const PLANS_KEPT: usize = 256;
+
+/// Logical plans by (role, SQL text), the oldest dropped first past [`PLANS_KEPT`].
+///
+/// Why: dashboards send the same SQL again and again, and a Flight SQL client plans each query
+/// twice (GetFlightInfo, then DoGet). Turning the text into a plan and optimising it was over
+/// half of the server's CPU per dashboard query (bench/results/national_findings.txt). The
+/// role is part of the key because each role's session holds different (filtered) tables.
+#[derive(Default)]
+struct Plans {
+    by_key: HashMap<(Role, String), Arc<Cached>>,
+    order: VecDeque<(Role, String)>,
+}
+
+impl Plans {
+    fn get(&self, role: &Role, sql: &str) -> Option<Arc<Cached>> {
+        // A borrowed key would need a second map type; the clone is a few bytes of SQL.
+        self.by_key.get(&(role.clone(), sql.to_string())).cloned()
+    }
+
+    fn insert(&mut self, role: &Role, sql: &str, c: Arc<Cached>) {
+        let key = (role.clone(), sql.to_string());
+        if self.by_key.insert(key.clone(), c).is_none() {
+            self.order.push_back(key);
+        }
+        while self.order.len() > PLANS_KEPT {
+            if let Some(old) = self.order.pop_front() {
+                self.by_key.remove(&old);
+            }
+        }
+    }
+}
+
+/// A cached plan.
+#[derive(Debug)]
+struct Cached {
+    /// The SQL's logical plan as written (parameters unbound), checked read-only.
+    logical: LogicalPlan,
+    /// Whether its optimised form may serve later runs: see [`reusable`].
+    reusable: bool,
+    /// The optimised plan, set by the first run that had no parameters.
+    optimized: OnceLock<LogicalPlan>,
+}
+
+/// Whether an optimised plan of `plan` gives the same answer whenever it runs. Not when it
+/// calls a function that is not immutable (the optimiser folds `now()` and `current_date`
+/// into the time of the run that optimised it), has parameters to bind, or is an EXPLAIN
+/// (whose text is made while optimising).
+fn reusable(plan: &LogicalPlan) -> bool {
+    if matches!(plan, LogicalPlan::Explain(_) | LogicalPlan::Analyze(_)) {
+        return false;
+    }
+    let mut ok = true;
+    let _ = plan.apply_with_subqueries(|node| {
+        for e in node.expressions() {
+            let _ = e.apply(|e| {
+                let fixed = match e {
+                    Expr::ScalarFunction(f) => {
+                        f.func.signature().volatility == Volatility::Immutable
+                    }
+                    Expr::Placeholder(_) => false,
+                    _ => true,
+                };
+                ok &= fixed;
+                Ok(if ok {
+                    TreeNodeRecursion::Continue
+                } else {
+                    TreeNodeRecursion::Stop
+                })
+            });
+        }
+        Ok(if ok {
+            TreeNodeRecursion::Continue
+        } else {
+            TreeNodeRecursion::Stop
+        })
+    });
+    ok
 }
 
 /// Everything a query needs: the stores, the engine, the limits and the audit.
@@ -234,6 +321,7 @@ impl QueryService {
             at: Instant::now(),
             catalogs: Arc::new(catalogs),
             roles: Mutex::new(HashMap::new()),
+            plans: Mutex::new(Plans::default()),
         });
         *w = Some(l.clone());
         Ok(l)
@@ -242,6 +330,10 @@ impl QueryService {
     /// The session of a role: only the tables it may read, restricted ones filtered.
     pub async fn session(&self, role: &Role) -> Result<SessionContext, QueryError> {
         let l = self.loaded().await?;
+        self.role_session(&l, role)
+    }
+
+    fn role_session(&self, l: &Loaded, role: &Role) -> Result<SessionContext, QueryError> {
         if let Some(c) = l.roles.lock().unwrap_or_else(|p| p.into_inner()).get(role) {
             return Ok(c.clone());
         }
@@ -271,7 +363,11 @@ impl QueryService {
     ) -> Result<Planned, QueryError> {
         // The role's session (re-reading the stores when the refresh interval has passed) is
         // the service's work, not the query's: it does not count against the time limit.
-        let session = self.session(&who.role).await;
+        let loaded = self.loaded().await;
+        let session = loaded
+            .as_ref()
+            .map_err(Clone::clone)
+            .and_then(|l| Ok((l.clone(), self.role_session(l, &who.role)?)));
         let started = Instant::now();
         let started_at = chrono::Utc::now();
         let deadline = tokio::time::Instant::now() + self.limits.timeout;
@@ -287,7 +383,10 @@ impl QueryService {
             message: None,
         };
         let result = match session {
-            Ok(ctx) => tokio::time::timeout_at(deadline, self.plan_inner(ctx, sql, params)).await,
+            Ok((l, ctx)) => {
+                let planning = self.plan_inner(&l, &who.role, ctx, sql, params);
+                tokio::time::timeout_at(deadline, planning).await
+            }
             Err(e) => Ok(Err(e)),
         };
         let result = match result {
@@ -301,7 +400,7 @@ impl QueryService {
             }),
         };
         match result {
-            Ok((state, plan)) => Ok(Planned {
+            Ok((state, plan, reuse)) => Ok(Planned {
                 schema: Arc::new(plan.schema().as_arrow().clone()),
                 plan,
                 state,
@@ -309,6 +408,7 @@ impl QueryService {
                 started_at,
                 deadline,
                 record,
+                reuse,
             }),
             Err(e) => {
                 if let Some(a) = &self.auditor {
@@ -326,10 +426,19 @@ impl QueryService {
 
     async fn plan_inner(
         &self,
+        loaded: &Loaded,
+        role: &Role,
         ctx: SessionContext,
         sql: &str,
         params: &[datafusion::common::ScalarValue],
-    ) -> Result<(datafusion::execution::SessionState, LogicalPlan), QueryError> {
+    ) -> Result<
+        (
+            datafusion::execution::SessionState,
+            LogicalPlan,
+            Option<Arc<Cached>>,
+        ),
+        QueryError,
+    > {
         let mut state = ctx.state();
         if self.engine == Engine::Embedded {
             // Cores are shared between the queries running now: alone, a query splits its
@@ -363,26 +472,50 @@ impl QueryService {
                 .with_runtime_env(rt)
                 .build();
         }
-        let plan = state
-            .create_logical_plan(sql)
-            .await
-            .map_err(|e| classify(&e))?;
-        let plan = if params.is_empty() {
-            plan
-        } else {
-            plan.with_param_values(params.to_vec())
-                .map_err(|e| classify(&e))?
+        let cached = loaded
+            .plans
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(role, sql);
+        let cached = match cached {
+            Some(c) => c,
+            None => {
+                let plan = state
+                    .create_logical_plan(sql)
+                    .await
+                    .map_err(|e| classify(&e))?;
+                SQLOptions::new()
+                    .with_allow_ddl(false)
+                    .with_allow_dml(false)
+                    .with_allow_statements(false)
+                    .verify_plan(&plan)
+                    .map_err(|e| QueryError {
+                        outcome: Outcome::Refused,
+                        message: format!("this service is read-only: {e}"),
+                    })?;
+                let c = Arc::new(Cached {
+                    reusable: reusable(&plan),
+                    logical: plan,
+                    optimized: OnceLock::new(),
+                });
+                loaded
+                    .plans
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(role, sql, c.clone());
+                c
+            }
         };
-        SQLOptions::new()
-            .with_allow_ddl(false)
-            .with_allow_dml(false)
-            .with_allow_statements(false)
-            .verify_plan(&plan)
-            .map_err(|e| QueryError {
-                outcome: Outcome::Refused,
-                message: format!("this service is read-only: {e}"),
-            })?;
-        Ok((state, plan))
+        if params.is_empty() {
+            let reuse = cached.reusable.then(|| cached.clone());
+            return Ok((state, cached.logical.clone(), reuse));
+        }
+        let plan = cached
+            .logical
+            .clone()
+            .with_param_values(params.to_vec())
+            .map_err(|e| classify(&e))?;
+        Ok((state, plan, None))
     }
 
     /// Runs a planned query. The stream ends with an error if a limit is reached; the audit
@@ -407,10 +540,23 @@ impl QueryService {
         };
         let _ = q.started_at;
         let timeout = self.limits.timeout;
-        let df = DataFrame::new(q.state, q.plan);
+        let (state, plan, reuse) = (q.state, q.plan, q.reuse);
         let planned = async {
-            let task = Arc::new(df.task_ctx());
-            let physical = df.create_physical_plan().await?;
+            let task = Arc::new(TaskContext::from(&state));
+            let optimized = match reuse.as_ref().and_then(|c| c.optimized.get()) {
+                Some(p) => p.clone(),
+                None => {
+                    let p = state.optimize(&plan)?;
+                    if let Some(c) = &reuse {
+                        let _ = c.optimized.set(p.clone());
+                    }
+                    p
+                }
+            };
+            let physical = state
+                .query_planner()
+                .create_physical_plan(&optimized, &state)
+                .await?;
             guard.planned = Some(guard.started.elapsed());
             datafusion::physical_plan::execute_stream(physical, task)
         };
@@ -528,5 +674,117 @@ impl Drop for Guard {
             Outcome::Error,
             Some("the client stopped reading before the last row".into()),
         );
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use arrow::array::AsArray;
+    use datafusion::common::ScalarValue;
+
+    async fn service(dir: &tempfile::TempDir) -> QueryService {
+        let store = Store::open(dir.path().to_str().unwrap()).unwrap();
+        QueryService::new(
+            store,
+            BTreeMap::new(),
+            Engine::Embedded,
+            Limits::default(),
+            Duration::from_secs(3600),
+            None,
+        )
+        .await
+        .unwrap()
+    }
+
+    fn national() -> Principal {
+        Principal {
+            user: "tester".into(),
+            role: Role::National,
+        }
+    }
+
+    /// The first column of the first row, as text.
+    async fn first(q: &QueryService, sql: &str, params: &[ScalarValue]) -> String {
+        let planned = q.plan_with_params(&national(), sql, params).await.unwrap();
+        let mut s = q.execute(planned).await.unwrap();
+        let b = s.next().await.unwrap().unwrap();
+        let c = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8).unwrap();
+        c.as_string::<i32>().value(0).to_string()
+    }
+
+    async fn cached(q: &QueryService, sql: &str) -> Option<(bool, bool)> {
+        let l = q.loaded().await.unwrap();
+        let plans = l.plans.lock().unwrap();
+        plans
+            .get(&Role::National, sql)
+            .map(|c| (c.reusable, c.optimized.get().is_some()))
+    }
+
+    /// A repeated query reuses its optimised plan; `now()` is planned once but read at each
+    /// run; parameters are bound per run; EXPLAIN is never served from an optimised plan.
+    #[tokio::test]
+    async fn cached_plans_keep_time_functions_current_and_bind_parameters_per_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = service(&dir).await;
+
+        let sql = "SELECT 40 + v FROM (VALUES (2)) t(v)";
+        assert_eq!(cached(&q, sql).await, None);
+        assert_eq!(first(&q, sql, &[]).await, "42");
+        assert_eq!(cached(&q, sql).await, Some((true, true)));
+        assert_eq!(first(&q, sql, &[]).await, "42");
+
+        let now = "SELECT CAST(now() AS VARCHAR)";
+        let a = first(&q, now, &[]).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let b = first(&q, now, &[]).await;
+        assert_ne!(a, b, "now() was frozen in a cached plan");
+        assert_eq!(cached(&q, now).await, Some((false, false)));
+        // A time function inside a subquery counts too.
+        let sub = "SELECT count(*) FROM (VALUES (1)) t(v) \
+                   WHERE v IN (SELECT 1 WHERE current_date > DATE '2000-01-01')";
+        assert_eq!(first(&q, sub, &[]).await, "1");
+        assert_eq!(cached(&q, sub).await, Some((false, false)));
+
+        let p = "SELECT $1 + 1";
+        assert_eq!(first(&q, p, &[ScalarValue::Int64(Some(1))]).await, "2");
+        assert_eq!(first(&q, p, &[ScalarValue::Int64(Some(5))]).await, "6");
+        assert_eq!(cached(&q, p).await, Some((false, false)));
+
+        let e = "EXPLAIN SELECT 40 + v FROM (VALUES (2)) t(v)";
+        assert!(!first(&q, e, &[]).await.is_empty());
+        assert_eq!(cached(&q, e).await, Some((false, false)));
+
+        // A refused statement is refused every time, and is not kept.
+        for _ in 0..2 {
+            let err = q
+                .plan(&national(), "CREATE VIEW v AS SELECT 1")
+                .await
+                .unwrap_err();
+            assert_eq!(err.outcome, Outcome::Refused, "{}", err.message);
+        }
+        assert_eq!(cached(&q, "CREATE VIEW v AS SELECT 1").await, None);
+    }
+
+    #[test]
+    fn plans_past_the_bound_drop_the_oldest() {
+        let mut p = Plans::default();
+        let plan = LogicalPlan::EmptyRelation(datafusion::logical_expr::EmptyRelation {
+            produce_one_row: true,
+            schema: Arc::new(datafusion::common::DFSchema::empty()),
+        });
+        for i in 0..PLANS_KEPT + 10 {
+            let c = Arc::new(Cached {
+                logical: plan.clone(),
+                reusable: true,
+                optimized: OnceLock::new(),
+            });
+            p.insert(&Role::Public, &format!("SELECT {i}"), c);
+        }
+        assert_eq!(p.by_key.len(), PLANS_KEPT);
+        assert!(p.get(&Role::Public, "SELECT 9").is_none());
+        assert!(p.get(&Role::Public, "SELECT 10").is_some());
+        assert!(p.get(&Role::National, "SELECT 10").is_none());
     }
 }
