@@ -330,6 +330,73 @@ pub async fn load(
     Ok(out)
 }
 
+/// The largest table (its Parquet files' bytes) [`hold_small_tables`] holds in memory.
+pub const HELD_FILE_BYTES: u64 = 16 << 20;
+
+/// Replaces the listing tables of `marts` and `reference` whose files total at most
+/// [`HELD_FILE_BYTES`] with in-memory tables of their rows, while their decoded size fits in
+/// `budget` (bytes, reduced by what is taken). Returns how many tables are held.
+///
+/// Why: the query service answers the same small aggregate tables again and again (a
+/// partnership dashboard reads `marts.benchmarks` four times per query). Read from Parquet,
+/// every query opened the file, decompressed its pages and decoded its strings; held, a scan
+/// is a slice of batches already in memory. They are read once per catalog load, at the
+/// version that load saw, so a refresh replaces them with the newer version's rows.
+/// Record-level `sources` tables are never held, and neither is any table of a session whose
+/// plans travel (in-memory tables do not survive the trip).
+pub async fn hold_small_tables(
+    ctx: &SessionContext,
+    tables: &mut [Exposed],
+    budget: &mut usize,
+) -> datafusion::error::Result<usize> {
+    if drd_store::plans_travel(ctx) {
+        return Ok(0);
+    }
+    let mut held = 0;
+    for t in tables.iter_mut() {
+        if !matches!(t.schema, "marts" | "reference") {
+            continue;
+        }
+        let Some(listing) = t
+            .provider
+            .downcast_ref::<datafusion::datasource::listing::ListingTable>()
+        else {
+            continue;
+        };
+        // A table whose size cannot be told (a folder, an error) is left as it is.
+        let mut bytes = 0u64;
+        for url in listing.table_paths() {
+            let Ok(os) = ctx.runtime_env().object_store(url) else {
+                bytes = u64::MAX;
+                break;
+            };
+            match object_store::ObjectStoreExt::head(os.as_ref(), url.prefix()).await {
+                Ok(m) => bytes += m.size,
+                Err(_) => bytes = u64::MAX,
+            }
+            if bytes > HELD_FILE_BYTES {
+                break;
+            }
+        }
+        if bytes > HELD_FILE_BYTES {
+            continue;
+        }
+        let batches = ctx.read_table(t.provider.clone())?.collect().await?;
+        let size: usize = batches.iter().map(|b| b.get_array_memory_size()).sum();
+        if size > *budget {
+            continue;
+        }
+        *budget -= size;
+        let schema = t.provider.schema();
+        t.provider = Arc::new(datafusion::datasource::MemTable::try_new(
+            schema,
+            vec![batches],
+        )?);
+        held += 1;
+    }
+    Ok(held)
+}
+
 /// The published tables: the latest release of every period, read from its Parquet files.
 async fn published(store: &Store, ctx: &SessionContext) -> Result<Vec<Exposed>, LoadError> {
     let os = store.object_store()?;
@@ -539,8 +606,103 @@ impl TableProvider for LatestAudit {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::Wanted;
+    use super::*;
+    use datafusion::datasource::listing::{
+        ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+    };
+
+    /// A listing table over one Parquet file of `n` rows, and the file's size.
+    async fn listing(
+        ctx: &SessionContext,
+        dir: &std::path::Path,
+        n: usize,
+    ) -> (Arc<dyn TableProvider>, u64) {
+        let path = dir.join(format!("t{n}.parquet"));
+        ctx.sql(&format!(
+            "COPY (SELECT v, md5(CAST(v AS VARCHAR)) AS area_code FROM generate_series(1, {n}) t(v)) TO '{}' STORED AS PARQUET",
+            path.display()
+        ))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+        let url = ListingTableUrl::parse(path.to_str().unwrap()).unwrap();
+        let fmt = datafusion::datasource::file_format::parquet::ParquetFormat::default();
+        let config = ListingTableConfig::new(url)
+            .with_listing_options(ListingOptions::new(Arc::new(fmt)))
+            .infer_schema(&ctx.state())
+            .await
+            .unwrap();
+        let size = std::fs::metadata(&path).unwrap().len();
+        (Arc::new(ListingTable::try_new(config).unwrap()), size)
+    }
+
+    async fn count(ctx: &SessionContext, p: &Arc<dyn TableProvider>) -> usize {
+        let b = ctx.read_table(p.clone()).unwrap().collect().await.unwrap();
+        b.iter().map(|b| b.num_rows()).sum()
+    }
+
+    /// Small marts and reference tables are held while the budget lasts, with the same rows;
+    /// record-level sources, tables over the size bound and tables past the budget are not.
+    #[tokio::test]
+    async fn small_tables_are_held_in_memory_within_the_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = SessionContext::new();
+        let (small, _) = listing(&ctx, dir.path(), 1000).await;
+        let (other, _) = listing(&ctx, dir.path(), 2000).await;
+        let (big, big_bytes) = listing(&ctx, dir.path(), 1_500_000).await;
+        assert!(big_bytes > HELD_FILE_BYTES, "{big_bytes}");
+        let exposed = |schema, name: &str, p: &Arc<dyn TableProvider>| Exposed {
+            schema,
+            name: name.to_string(),
+            provider: p.clone(),
+            access: Access::NationalOnly,
+        };
+        let mut tables = vec![
+            exposed("marts", "small", &small),
+            exposed("sources", "coroner", &small),
+            exposed("marts", "big", &big),
+            exposed("reference", "other", &other),
+        ];
+        let is_held = |t: &Exposed| {
+            t.provider
+                .downcast_ref::<datafusion::datasource::MemTable>()
+                .is_some()
+        };
+        // Room for the first small table only.
+        let first: usize = ctx
+            .read_table(small.clone())
+            .unwrap()
+            .collect()
+            .await
+            .unwrap()
+            .iter()
+            .map(|b| b.get_array_memory_size())
+            .sum();
+        let mut budget = first + 10;
+        let held = hold_small_tables(&ctx, &mut tables, &mut budget)
+            .await
+            .unwrap();
+        assert_eq!(held, 1);
+        assert_eq!(budget, 10);
+        assert!(is_held(&tables[0]));
+        assert!(!is_held(&tables[1]) && !is_held(&tables[2]) && !is_held(&tables[3]));
+        assert_eq!(count(&ctx, &tables[0].provider).await, 1000);
+        assert_eq!(tables[0].provider.schema(), small.schema());
+        // With room for everything, the reference table is held too; the rest never are.
+        let mut budget = 1 << 30;
+        let held = hold_small_tables(&ctx, &mut tables, &mut budget)
+            .await
+            .unwrap();
+        assert_eq!(held, 1);
+        assert!(is_held(&tables[3]) && !is_held(&tables[1]) && !is_held(&tables[2]));
+        assert_eq!(count(&ctx, &tables[3].provider).await, 2000);
+        assert_eq!(count(&ctx, &tables[2].provider).await, 1_500_000);
+    }
 
     fn only(pairs: &[(&str, &str)]) -> Wanted {
         Wanted::Only(

@@ -201,6 +201,8 @@ pub struct QueryService {
     loaded: tokio::sync::RwLock<Option<Arc<Loaded>>>,
     auditor: Option<Auditor>,
     wanted: access::Wanted,
+    /// Bytes of small tables' rows held in memory per catalog load (0: none).
+    table_memory: usize,
 }
 
 impl std::fmt::Debug for QueryService {
@@ -276,6 +278,7 @@ impl QueryService {
             loaded: tokio::sync::RwLock::new(None),
             auditor,
             wanted: access::Wanted::All,
+            table_memory: 0,
         })
     }
 
@@ -283,6 +286,14 @@ impl QueryService {
     /// of every store.
     pub fn with_wanted(mut self, wanted: access::Wanted) -> QueryService {
         self.wanted = wanted;
+        self
+    }
+
+    /// Holds the rows of small `marts` and `reference` tables in memory, up to `bytes` in all,
+    /// from one catalog load to the next ([`access::hold_small_tables`]): a long-running
+    /// service's choice, not a one-off query's.
+    pub fn with_table_memory(mut self, bytes: usize) -> QueryService {
+        self.table_memory = bytes;
         self
     }
 
@@ -304,17 +315,27 @@ impl QueryService {
             return Ok(l.clone());
         }
         let mut catalogs = BTreeMap::new();
+        let mut budget = self.table_memory;
         for (name, store) in &self.stores {
             let scratch = access::scratch_context(&self.base).map_err(|e| QueryError {
                 outcome: Outcome::Error,
                 message: e.to_string(),
             })?;
-            let tables = access::load(store, &scratch, &self.wanted)
+            let mut tables = access::load(store, &scratch, &self.wanted)
                 .await
                 .map_err(|e| QueryError {
                     outcome: Outcome::Error,
                     message: format!("cannot read the store of catalog {name}: {e}"),
                 })?;
+            if budget > 0 {
+                let held = access::hold_small_tables(&scratch, &mut tables, &mut budget)
+                    .await
+                    .map_err(|e| QueryError {
+                        outcome: Outcome::Error,
+                        message: format!("cannot read the small tables of catalog {name}: {e}"),
+                    })?;
+                tracing::debug!(catalog = %name, held, bytes_left = budget, "tables held in memory");
+            }
             catalogs.insert(name.clone(), tables);
         }
         let l = Arc::new(Loaded {

@@ -1097,8 +1097,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
                         store.clone(),
                         std::time::Duration::from_millis(srv.audit_flush_ms.max(10)),
                     );
-                    let service =
-                        query_service(&cli.store, &cfg, engine.clone(), Some(auditor)).await?;
+                    let service = query_service(&cli.store, &cfg, engine.clone(), Some(auditor))
+                        .await?
+                        .with_table_memory(drd_engine::parse_size(&srv.table_memory).unwrap_or(0));
                     let secret = jwt_secret(srv)?;
                     let auth =
                         drd_server::auth::Authenticator::new(&srv.users, secret).map_err(usage)?;

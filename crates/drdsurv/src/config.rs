@@ -29,6 +29,7 @@
 //! memory_limit = "512M"        # per query; spilling is off for served queries
 //! query_timeout_seconds = 60
 //! refresh_seconds = 30         # how often newly committed tables are picked up
+//! table_memory = "256M"        # small marts and reference tables held in memory; "0": none
 //! audit_flush_ms = 500         # the audit table gets one commit per interval
 //! jwt_secret_file = "/run/credentials/drdsurv/jwt"   # or DRDSURV_JWT_SECRET; HS256, >= 32 bytes
 //! # tls_cert = "server.crt"    # PEM; both or neither
@@ -108,6 +109,7 @@ pub struct ServerConfig {
     pub memory_limit: Option<String>,
     pub query_timeout_seconds: f64,
     pub refresh_seconds: f64,
+    pub table_memory: String,
     pub audit_flush_ms: u64,
     pub jwt_secret_file: Option<std::path::PathBuf>,
     pub tls_cert: Option<std::path::PathBuf>,
@@ -121,6 +123,7 @@ impl Default for ServerConfig {
             memory_limit: Some("1G".into()),
             query_timeout_seconds: 300.0,
             refresh_seconds: 30.0,
+            table_memory: "256M".into(),
             audit_flush_ms: 500,
             jwt_secret_file: None,
             tls_cert: None,
@@ -209,6 +212,13 @@ impl Config {
             return Err(format!(
                 "config {}: [server] memory_limit = {m:?} is not a size such as 512M or 2G",
                 path.display()
+            ));
+        }
+        if srv.table_memory.trim() != "0" && drd_engine::parse_size(&srv.table_memory).is_none() {
+            return Err(format!(
+                "config {}: [server] table_memory = {:?} is not a size such as 256M, or 0",
+                path.display(),
+                srv.table_memory
             ));
         }
         seconds("query_timeout_seconds", srv.query_timeout_seconds)
