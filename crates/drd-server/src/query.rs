@@ -199,6 +199,8 @@ pub struct QueryService {
     limits: Limits,
     refresh: Duration,
     loaded: tokio::sync::RwLock<Option<Arc<Loaded>>>,
+    /// Held by the one caller reading the stores for a new load.
+    reloading: tokio::sync::Mutex<()>,
     auditor: Option<Auditor>,
     wanted: access::Wanted,
     /// Bytes of small tables' rows held in memory per catalog load (0: none).
@@ -276,6 +278,7 @@ impl QueryService {
             limits,
             refresh,
             loaded: tokio::sync::RwLock::new(None),
+            reloading: tokio::sync::Mutex::new(()),
             auditor,
             wanted: access::Wanted::All,
             table_memory: 0,
@@ -302,18 +305,34 @@ impl QueryService {
         self.auditor.as_ref()
     }
 
+    /// The current catalog load. When it is older than the refresh interval, one caller
+    /// reads the stores again while the others carry on with the load they have; only the
+    /// first load makes everyone wait.
     async fn loaded(&self) -> Result<Arc<Loaded>, QueryError> {
+        let current = self.loaded.read().await.clone();
+        if let Some(l) = &current
+            && l.at.elapsed() < self.refresh
+        {
+            return Ok(l.clone());
+        }
+        let _reloading = match (&current, self.reloading.try_lock()) {
+            (Some(stale), Err(_)) => return Ok(stale.clone()),
+            (_, Ok(g)) => g,
+            (None, Err(_)) => self.reloading.lock().await,
+        };
+        // Someone else may have loaded while this caller waited for the lock.
         if let Some(l) = self.loaded.read().await.as_ref()
             && l.at.elapsed() < self.refresh
         {
             return Ok(l.clone());
         }
-        let mut w = self.loaded.write().await;
-        if let Some(l) = w.as_ref()
-            && l.at.elapsed() < self.refresh
-        {
-            return Ok(l.clone());
-        }
+        let l = Arc::new(self.load().await?);
+        *self.loaded.write().await = Some(l.clone());
+        Ok(l)
+    }
+
+    /// Reads every store's tables (and holds the small ones) for a new catalog load.
+    async fn load(&self) -> Result<Loaded, QueryError> {
         let mut catalogs = BTreeMap::new();
         let mut budget = self.table_memory;
         for (name, store) in &self.stores {
@@ -338,14 +357,12 @@ impl QueryService {
             }
             catalogs.insert(name.clone(), tables);
         }
-        let l = Arc::new(Loaded {
+        Ok(Loaded {
             at: Instant::now(),
             catalogs: Arc::new(catalogs),
             roles: Mutex::new(HashMap::new()),
             plans: Mutex::new(Plans::default()),
-        });
-        *w = Some(l.clone());
-        Ok(l)
+        })
     }
 
     /// The session of a role: only the tables it may read, restricted ones filtered.
@@ -786,6 +803,54 @@ mod tests {
             assert_eq!(err.outcome, Outcome::Refused, "{}", err.message);
         }
         assert_eq!(cached(&q, "CREATE VIEW v AS SELECT 1").await, None);
+    }
+
+    /// A new version of a table is read at the first query after the refresh interval, even
+    /// though the table was held in memory and the query's plan was kept.
+    #[tokio::test]
+    async fn a_refresh_replaces_held_tables_and_kept_plans() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().to_str().unwrap()).unwrap();
+        let esp = drd_model::reference::shipped::ESP2013_CSV;
+        drd_pipeline::reference::import(&store, "esp2013", "esp.csv", esp.as_bytes(), "2013")
+            .await
+            .unwrap();
+        let refresh = Duration::from_millis(300);
+        let q = QueryService::new(
+            store.clone(),
+            BTreeMap::new(),
+            Engine::Embedded,
+            Limits::default(),
+            refresh,
+            None,
+        )
+        .await
+        .unwrap()
+        .with_table_memory(1 << 28);
+        let sql = "SELECT CAST(sum(weight) AS BIGINT) FROM reference.esp2013";
+        assert_eq!(first(&q, sql, &[]).await, "100000");
+        {
+            let l = q.loaded().await.unwrap();
+            let t = l.catalogs[access::HOME]
+                .iter()
+                .find(|t| t.schema == "reference" && t.name == "esp2013")
+                .unwrap();
+            assert!(
+                t.provider
+                    .downcast_ref::<datafusion::datasource::MemTable>()
+                    .is_some(),
+                "the small reference table is held"
+            );
+        }
+        assert!(first(&q, sql, &[]).await == "100000");
+        // A new version: the 0-4 band's weight 5000 -> 6000.
+        let changed = esp.replacen("0-4,5000", "0-4,6000", 1);
+        assert_ne!(changed, esp);
+        drd_pipeline::reference::import(&store, "esp2013", "esp.csv", changed.as_bytes(), "2013")
+            .await
+            .unwrap();
+        tokio::time::sleep(refresh + Duration::from_millis(50)).await;
+        assert_eq!(first(&q, sql, &[]).await, "101000");
     }
 
     #[test]
