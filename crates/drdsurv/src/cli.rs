@@ -691,8 +691,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 // The signal handler is installed before the first tick, so a SIGTERM that
                 // comes while the first fires run still stops the daemon cleanly.
                 let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+                let stop = {
+                    let _inside = rt.enter();
+                    stop_signal()
+                };
                 rt.spawn(async move {
-                    wait_for_stop_signal().await;
+                    stop.await;
                     tracing::info!("stop signal received");
                     let _ = tx.send(());
                 });
@@ -995,8 +999,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let rt = runtime()?;
             let summary = rt.block_on(async {
                 let (tx, rx) = tokio::sync::watch::channel(false);
+                let stop = stop_signal();
                 tokio::spawn(async move {
-                    wait_for_stop_signal().await;
+                    stop.await;
                     tracing::info!("stop signal received; finishing the current file");
                     let _ = tx.send(true);
                 });
@@ -1075,6 +1080,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let cfg = load_config(cli.config.as_deref())?;
             let rt = runtime()?;
             rt.block_on(async {
+                let signalled = stop_signal();
                 let stop = tokio::sync::watch::channel(false);
                 let mut tasks = tokio::task::JoinSet::new();
                 if let Some(addr) = http {
@@ -1136,7 +1142,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 }
                 stdout.flush()?;
                 tokio::select! {
-                    _ = wait_for_stop_signal() => {}
+                    () = signalled => {}
                     Some(r) = tasks.join_next() => {
                         let r = r.map_err(|e| Failure { code: 1, message: e.to_string() })?;
                         r.map_err(|e| Failure { code: 1, message: e })?;
@@ -1586,25 +1592,38 @@ fn progress_bar() -> Option<indicatif::ProgressBar> {
     Some(bar)
 }
 
-async fn wait_for_stop_signal() {
+/// Installs the SIGTERM and SIGINT handlers at once and returns a future that ends at the
+/// first of them. Call it inside the runtime and before announcing readiness: a signal that
+/// arrives between the two would otherwise meet the default action and kill the process.
+fn stop_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                (Ok(mut term), Err(_)) => {
+                    term.recv().await;
+                }
+                (Err(_), Ok(mut int)) => {
+                    int.recv().await;
+                }
+                (Err(_), Err(_)) => std::future::pending::<()>().await,
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
