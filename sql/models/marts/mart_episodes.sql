@@ -14,62 +14,22 @@
 --     episode for the same person (person_id, else the same provider and client) starting
 --     within 6 months after the exit.
 -- opiate_client: opiate days > 0 at start (the DOMES opiate / non-opiate split).
--- Each chosen form is found by joining back on its date from mart_episode_keys (a form is
--- unique per provider, client, date and stage), not by ranking: ranking sorts every form
--- twice, which at national scale (7 million forms) cost most of this model's time. One join
--- brings each episode's chosen forms (newest start; latest review or exit, the exit on a date
--- with both; newest exit), flagged, and one aggregation puts them side by side. The join is a
--- LEFT join so that an episode with none of those forms (only a post-exit form) stays.
--- Measured at national scale (1.5 million episodes from 7.1 million forms): 8 s, against
--- 30 s for a join per chosen form and more for ranking.
+-- The chosen forms (newest start; latest review or exit, the exit on a date with both; newest
+-- exit) and their values come from mart_episode_keys, which finds them in one aggregation.
 WITH ep AS (SELECT * FROM mart_episode_keys),
-flagged AS (
-    SELECT e.provider_code, e.client_id, e.episode_start, e.person_id, e.last_top_date,
-           e.exit_date, e.forms, e.any_partnership_code, e.any_sex, e.any_age_band,
-           f.partnership_code, f.sex, f.age_band, f.top_date, f.opiate_days, f.crack_days,
-           f.injected_days, f.shared_equipment, f.acute_housing_problem, f.exit_reason,
-           f.stage = 'start' AND f.top_date = e.start_date AS is_start,
-           f.top_date = e.latest_date
-               AND f.stage = CASE WHEN e.exit_date = e.latest_date THEN 'exit' ELSE 'review' END
-               AS is_latest,
-           f.stage = 'exit' AND f.top_date = e.exit_date AS is_exit
-    FROM ep e
-    LEFT JOIN stg_top f
-      ON f.provider_code = e.provider_code AND f.client_id = e.client_id
-     AND f.episode_start = e.episode_start
-     -- No condition on the forms alone here: one would be pushed into their scan, and the
-     -- smaller size estimated for the filtered scan made the planner hash the forms (millions
-     -- of rows) instead of the episodes. Forms on these dates that are not chosen carry no flag.
-     AND (f.top_date = e.start_date OR f.top_date = e.latest_date OR f.top_date = e.exit_date)
-),
 joined AS (
-    SELECT provider_code, client_id, episode_start,
-           max(person_id) AS person_id,
-           max(last_top_date) AS last_top_date,
-           max(exit_date) AS exit_date,
-           max(CASE WHEN is_exit THEN exit_reason END) AS exit_reason,
-           max(forms) AS forms,
-           coalesce(max(CASE WHEN is_start THEN partnership_code END),
-                    max(CASE WHEN is_latest THEN partnership_code END),
-                    max(any_partnership_code)) AS partnership_code,
-           coalesce(max(CASE WHEN is_start THEN sex END),
-                    max(CASE WHEN is_latest THEN sex END), max(any_sex)) AS sex,
-           coalesce(max(CASE WHEN is_start THEN age_band END),
-                    max(CASE WHEN is_latest THEN age_band END), max(any_age_band)) AS age_band,
-           max(CASE WHEN is_start THEN top_date END) AS start_top_date,
-           max(CASE WHEN is_latest THEN top_date END) AS latest_top_date,
-           max(CASE WHEN is_start THEN opiate_days END) AS opiate_days_start,
-           max(CASE WHEN is_latest THEN opiate_days END) AS opiate_days_latest,
-           max(CASE WHEN is_start THEN crack_days END) AS crack_days_start,
-           max(CASE WHEN is_latest THEN crack_days END) AS crack_days_latest,
-           max(CASE WHEN is_start THEN injected_days END) AS injected_days_start,
-           max(CASE WHEN is_latest THEN injected_days END) AS injected_days_latest,
-           max(CASE WHEN is_start THEN shared_equipment END) AS shared_start,
-           max(CASE WHEN is_latest THEN shared_equipment END) AS shared_latest,
-           max(CASE WHEN is_start THEN acute_housing_problem END) AS housing_start,
-           max(CASE WHEN is_latest THEN acute_housing_problem END) AS housing_latest
-    FROM flagged
-    GROUP BY provider_code, client_id, episode_start
+    SELECT provider_code, client_id, episode_start, person_id, last_top_date, exit_date,
+           exit_reason, forms,
+           coalesce(start_partnership_code, latest_partnership_code, any_partnership_code)
+               AS partnership_code,
+           coalesce(start_sex, latest_sex, any_sex) AS sex,
+           coalesce(start_age_band, latest_age_band, any_age_band) AS age_band,
+           start_date AS start_top_date,
+           latest_date AS latest_top_date,
+           opiate_days_start, opiate_days_latest, crack_days_start, crack_days_latest,
+           injected_days_start, injected_days_latest, shared_start, shared_latest,
+           housing_start, housing_latest
+    FROM ep
 ),
 -- Another episode of the same person (person_id, else the same provider and client) starting
 -- after this one's exit, within 6 months.
