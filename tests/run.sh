@@ -38,9 +38,15 @@ fi
 
 # The report checks: Debian's Chromium (never a browser download), driven by playwright-core,
 # with axe-core, both from npm (tests/browser/package.json, exact versions).
-if ! command -v chromium >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-  echo "tests/run.sh: installing chromium, nodejs and npm (apt-get)"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium nodejs npm >/dev/null
+# Each only when missing: a machine whose Node.js comes from NodeSource already has npm, and
+# Debian's npm package conflicts with that nodejs.
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "tests/run.sh: installing chromium (apt-get)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
+if ! command -v npm >/dev/null 2>&1; then
+  echo "tests/run.sh: installing nodejs and npm (apt-get)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
 fi
 if [ ! -d tests/browser/node_modules/playwright-core ] || [ ! -d tests/browser/node_modules/axe-core ]; then
   echo "tests/run.sh: installing playwright-core and axe-core (npm)"
