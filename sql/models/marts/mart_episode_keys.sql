@@ -9,6 +9,7 @@
 --     0-28 as value + 1 in 5 bits, 0 for blank; each yes/no as 2 = yes, 1 = no, 0 = blank in
 --     2 bits; the latest form's key has one more bit, 1 for an exit);
 --   text: the ISO date (and the exit bit) in front of 'partnership|sex|age band'.
+--     These are codes from the input contract (formats.md §2), none of which holds a '|'.
 -- This replaces joining the episodes back to their 7 million forms (a second pass over the
 -- forms and a second aggregation). At national scale (1.5 million episodes), one run each on
 -- the same store: mart_episode_keys and mart_episodes took 5.9 s and 15.1 s that way, and
